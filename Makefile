@@ -1,0 +1,50 @@
+# revgnn_edu: `make lab` opens the tutorials, `make test` runs every check.
+# Both set up .venv first (idempotent: quick when nothing changed).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.revgnn_edu-installed
+NB     ?= [0-9]*.ipynb
+PYTEST_NOTEBOOKS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+.PHONY: setup lab test unit nbtest notebooks bench clean help
+
+help:
+	@echo "make lab        set up .venv and open the tutorials in JupyterLab"
+	@echo "make test       set up .venv, run the unit tests and nbval on every notebook"
+	@echo "make notebooks  re-execute every notebook in place (NB=02_*.ipynb for one)"
+	@echo "make bench      run the benchmarks and write benchmarks/results/"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name revgnn_edu --display-name "Python (revgnn_edu)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup
+	$(PY) -m pytest tests notebooks $(PYTEST_NOTEBOOKS)
+
+unit: setup
+	$(PY) -m pytest tests
+
+nbtest: setup
+	$(PY) -m pytest notebooks $(PYTEST_NOTEBOOKS)
+
+notebooks: setup
+	cd notebooks && for nb in $(NB); do \
+	    echo "executing $$nb"; \
+	    ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	        --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
+	done
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .pytest_cache build *.egg-info

@@ -1,0 +1,72 @@
+"""Plain and residual deep GNNs: the baselines whose memory grows with depth."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..nn.blocks import ConvSpec, ResBlock, make_conv
+from .base import DeepGNN
+
+__all__ = ["PlainGNN", "ResGNN"]
+
+
+class ResGNN(DeepGNN):
+    """A deep residual GNN (DeeperGCN's res+): :math:`H^{(l+1)} = H^{(l)} +
+    f_l(H^{(l)}, A, U)` with the pre-activation block :math:`f_l`
+    (LayerNorm -> ReLU -> dropout -> conv). Training keeps every layer's activations,
+    so memory grows as :math:`O(L N D)`.
+
+    Args:
+        in_channels, hidden_channels, out_channels, num_layers, edge_dim, dropout:
+            see :class:`~revgnn_edu.models.base.DeepGNN`.
+        conv (str or callable, optional): the inner conv, see
+            :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
+        aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int, edge_dim: int | None = None, dropout: float = 0.0,
+                 conv: ConvSpec = "gen", aggr: str = "max"):
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
+                         edge_dim=edge_dim, dropout=dropout)
+        block_edge_dim = hidden_channels if edge_dim is not None else None
+        self.layers = nn.ModuleList(
+            ResBlock(hidden_channels, conv, edge_dim=block_edge_dim, dropout=dropout,
+                     aggr=aggr) for _ in range(num_layers))
+
+    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+        for layer in self.layers:
+            h = layer(h, edge_index, edge_attr)  # H <- H + f_l(H)
+        return h
+
+
+class PlainGNN(nn.Module):
+    """A plain stack :math:`H^{(l+1)} = \\mathrm{ReLU}(\\mathrm{conv}_l(H^{(l)}, A))`
+    without skip connections (Kipf & Welling's GCN when ``num_layers=2``).
+
+    Deep plain stacks over-smooth and become hard to train; notebook 01 shows it.
+
+    Args:
+        in_channels (int): input size.
+        hidden_channels (int): width of the hidden layers.
+        out_channels (int): output size.
+        num_layers (int): number of convolutions (at least 1).
+        dropout (float, optional): dropout before each conv. (default: :obj:`0.5`)
+        conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`.
+            (default: ``"gcn"``)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int, dropout: float = 0.5, conv: ConvSpec = "gcn"):
+        super().__init__()
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        for i, conv in enumerate(self.convs):
+            x = conv(self.dropout(x), edge_index)
+            if i < len(self.convs) - 1:
+                x = x.relu()
+        return x
