@@ -1,0 +1,117 @@
+"""The paper's ogbn-proteins models by name: ``build_model("revgnn-deep")``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..data.ogbn_proteins import NUM_SPECIES
+from .resgnn import ResGNN
+from .revgnn import RevGNN
+
+__all__ = ["PRESETS", "Preset", "ProteinsNodeEncoder", "build_model",
+           "PROTEINS_EDGE_DIM", "PROTEINS_IN_CHANNELS"]
+
+#: ogbn-proteins: 8 edge features (aggregated onto nodes), 8 species (one-hot).
+PROTEINS_EDGE_DIM = 8
+PROTEINS_IN_CHANNELS = PROTEINS_EDGE_DIM + NUM_SPECIES
+
+
+class ProteinsNodeEncoder(nn.Module):
+    r"""The official ogbn-proteins node input:
+    :math:`h_i = W [\bar e_i \,\|\, W_s s_i + b_s] + b`, where :math:`\bar e_i` are the
+    edge features summed onto node :math:`i` (8 dims) and :math:`s_i` its species
+    one-hot (8 dims).
+
+    Args:
+        hidden_channels (int): output width :math:`D`.
+
+    Shapes:
+        - **input:** :math:`(N, 16)`: the 8 aggregated edge features, then the one-hot
+        - **output:** :math:`(N, D)`
+    """
+
+    def __init__(self, hidden_channels: int):
+        super().__init__()
+        self.species = nn.Linear(NUM_SPECIES, NUM_SPECIES)
+        self.lin = nn.Linear(PROTEINS_EDGE_DIM + NUM_SPECIES, hidden_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        edge_part, species = x[:, :PROTEINS_EDGE_DIM], x[:, PROTEINS_EDGE_DIM:]
+        return self.lin(torch.cat([edge_part, self.species(species)], dim=-1))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named architecture: its family, depth, width, dropout and extra options."""
+    family: str
+    num_layers: int
+    hidden_channels: int
+    dropout: float
+    options: tuple = ()
+
+    def describe(self) -> str:
+        return f"{self.family} {self.num_layers} x {self.hidden_channels}, dropout {self.dropout}"
+
+
+PRESETS: dict[str, Preset] = {
+    # the two published models (parameter counts as on the OGB leaderboard)
+    "revgnn-deep": Preset("revgnn", 1001, 80, 0.1),
+    "revgnn-wide": Preset("revgnn", 448, 224, 0.2),
+    # the paper's 112-layer comparison
+    "resgnn-112-64": Preset("resgnn", 112, 64, 0.1),
+    "revgnn-112-64": Preset("revgnn", 112, 64, 0.1),
+    "revgnn-112-80": Preset("revgnn", 112, 80, 0.1),
+    "revgnn-112-224": Preset("revgnn", 112, 224, 0.2),
+    "wt-revgnn-112-64": Preset("wt-revgnn", 112, 64, 0.1),
+    "wt-revgnn-112-80": Preset("wt-revgnn", 112, 80, 0.1),
+    "wt-revgnn-112-224": Preset("wt-revgnn", 112, 224, 0.2),
+    # DEQ-GNN: num_layers is the solver's iteration limit
+    "deq-gnn-64": Preset("deq-gnn", 20, 64, 0.1),
+    "deq-gnn-224": Preset("deq-gnn", 20, 224, 0.2),
+}
+
+
+def _family_class(family: str):
+    if family == "resgnn":
+        return ResGNN
+    if family == "revgnn":
+        return RevGNN
+    if family == "wt-revgnn":
+        from .weight_tied import WTRevGNN
+        return WTRevGNN
+    if family == "deq-gnn":
+        from .deq import DEQGNN
+        return DEQGNN
+    raise AssertionError(f"unknown family {family!r}")
+
+
+def build_model(preset: str, num_tasks: int = 112, num_layers: int | None = None,
+                hidden_channels: int | None = None, **overrides) -> nn.Module:
+    """Build the model of a named preset for ogbn-proteins-style input.
+
+    The model takes ``x`` of 16 columns (8 aggregated edge features, then the 8-dim
+    species one-hot), ``edge_index`` and 8-dim ``edge_attr``.
+
+    Args:
+        preset (str): one of :data:`PRESETS`, e.g. ``"revgnn-deep"`` (1001 x 80).
+        num_tasks (int, optional): number of binary tasks. (default: :obj:`112`)
+        num_layers (int, optional): shrink or grow the preset's depth.
+        hidden_channels (int, optional): change the preset's width.
+        **overrides: other constructor arguments, e.g. ``dropout=0.0``.
+
+    Returns:
+        torch.nn.Module: the model, called as ``model(x, edge_index, edge_attr)``.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+    spec = PRESETS[preset]
+    hidden = hidden_channels or spec.hidden_channels
+    kwargs = dict(edge_dim=PROTEINS_EDGE_DIM, dropout=spec.dropout)
+    kwargs.update(overrides)
+    model = _family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks,
+                                       num_layers or spec.num_layers, **kwargs)
+    model.node_encoder = ProteinsNodeEncoder(hidden)
+    model.preset = preset
+    return model

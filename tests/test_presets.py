@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from revgnn_edu.models import ResGNN, RevGNN
+from revgnn_edu.models.presets import (PRESETS, PROTEINS_IN_CHANNELS, ProteinsNodeEncoder,
+                                       build_model)
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("preset,params,layers,width", [
+    ("revgnn-deep", 20_031_384, 1001, 80),   # OGB leaderboard counts
+    ("revgnn-wide", 68_471_608, 448, 224),
+])
+def test_published_parameter_counts(preset, params, layers, width):
+    with torch.device("meta"):  # no memory, no initialisation cost
+        model = build_model(preset)
+    assert _count(model) == params
+    assert isinstance(model, RevGNN) and model.num_layers == layers
+    assert model.hidden_channels == width and model.num_groups == 2
+
+
+def test_parameters_per_reversible_layer_are_12g2_plus_20g():
+    for width in (64, 80, 224):
+        g = width // 2
+        one = build_model("revgnn-112-64", num_layers=1, hidden_channels=width)
+        two = build_model("revgnn-112-64", num_layers=2, hidden_channels=width)
+        assert _count(two) - _count(one) == 12 * g * g + 20 * g
+
+
+@pytest.mark.parametrize("preset", ["resgnn-112-64", "revgnn-112-80", "revgnn-112-224"])
+def test_112_layer_family(preset):
+    with torch.device("meta"):
+        model = build_model(preset)
+    assert model.num_layers == 112
+    assert model.hidden_channels == int(preset.rsplit("-", 1)[1])
+    assert isinstance(model, ResGNN if preset.startswith("resgnn") else RevGNN)
+
+
+def test_every_preset_is_listed_with_its_family():
+    assert set(PRESETS) == {
+        "revgnn-deep", "revgnn-wide", "resgnn-112-64", "revgnn-112-64", "revgnn-112-80",
+        "revgnn-112-224", "wt-revgnn-112-64", "wt-revgnn-112-80", "wt-revgnn-112-224",
+        "deq-gnn-64", "deq-gnn-224"}
+
+
+def test_shrunk_preset_runs_forward_and_backward():
+    model = build_model("revgnn-deep", num_layers=3, hidden_channels=16, num_tasks=5)
+    x = torch.cat([torch.rand(20, 8), torch.eye(8)[torch.randint(0, 8, (20,))]], dim=1)
+    edge_index = torch.randint(0, 20, (2, 60))
+    out = model(x, edge_index, torch.rand(60, 8))
+    assert out.shape == (20, 5)
+    out.sum().backward()
+    assert model.preset == "revgnn-deep" and model.num_layers == 3
+
+
+def test_proteins_node_encoder_by_hand():
+    enc = ProteinsNodeEncoder(4)
+    x = torch.rand(3, PROTEINS_IN_CHANNELS)
+    by_hand = enc.lin(torch.cat([x[:, :8], x[:, 8:] @ enc.species.weight.t() + enc.species.bias], 1))
+    assert torch.allclose(enc(x), by_hand)
+    assert _count(enc) == 8 * 8 + 8 + 16 * 4 + 4
+
+
+def test_unknown_preset_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'; valid presets: revgnn-deep"):
+        build_model("revgnn-huge")
