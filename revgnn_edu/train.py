@@ -31,8 +31,8 @@ from .data.partition import RandomPartitionLoader, multi_view_predict
 from .data.ogbn_proteins import NUM_SPECIES
 from .models.presets import PRESETS, build_model
 
-__all__ = ["TrainConfig", "train", "proteins_node_input", "read_metrics", "main",
-           "atomic_save", "NonFiniteLossError"]
+__all__ = ["TrainConfig", "train", "evaluate", "evaluate_checkpoint", "proteins_node_input",
+           "read_metrics", "main", "atomic_save", "NonFiniteLossError"]
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -189,14 +189,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
                               f"run, or choose another --out")
 
     torch.manual_seed(cfg.seed)
-    data, split = load_ogbn_proteins(cfg.data_root, node_aggr=cfg.node_aggr)
-    x = proteins_node_input(data)
-    y = data.y.float()
+    data, split, x, y = _load(cfg)
     train_mask = torch.zeros(data.num_nodes, dtype=torch.bool)
     train_mask[split["train"]] = True
-
-    model = build_model(cfg.preset, num_tasks=y.size(1), num_layers=cfg.num_layers,
-                        hidden_channels=cfg.hidden_channels, **cfg.overrides).to(device)
+    model = _build(cfg, y, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     partitions = torch.Generator().manual_seed(cfg.seed)
     loader = RandomPartitionLoader(data.edge_index, data.num_nodes, cfg.num_parts,
@@ -209,10 +205,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         _set_rng_state(ckpt["rng"], device)
         start, best = ckpt["epoch"] + 1, ckpt["best"]
 
-    def forward(sub):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-            return model(x[sub.node_ids].to(device), sub.edge_index.to(device),
-                         sub.edge_attr.to(device)).float()
+    forward = _forward_fn(model, x, device, cfg.amp)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -261,6 +254,60 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     return {**best, "epochs_done": cfg.epochs,
             "seconds_per_epoch": sum(times) / len(times) if times else None,
             "peak_memory_bytes": peak}
+
+
+def _load(cfg: TrainConfig):
+    data, split = load_ogbn_proteins(cfg.data_root, node_aggr=cfg.node_aggr)
+    return data, split, proteins_node_input(data), data.y.float()
+
+
+def _build(cfg: TrainConfig, y: Tensor, device: torch.device):
+    return build_model(cfg.preset, num_tasks=y.size(1), num_layers=cfg.num_layers,
+                       hidden_channels=cfg.hidden_channels, **cfg.overrides).to(device)
+
+
+def _forward_fn(model, x: Tensor, device: torch.device, amp: bool):
+    """Run the model on one subgraph: slice the node inputs, move to the device."""
+    def forward(sub):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            return model(x[sub.node_ids].to(device), sub.edge_index.to(device),
+                         sub.edge_attr.to(device)).float()
+    return forward
+
+
+def evaluate_checkpoint(out: str | os.PathLike, num_views: int = 10, num_parts: int = 3,
+                        device: str = "auto", data_root: str | None = None) -> dict:
+    """Score the best-validation model of a run with multi-view inference.
+
+    The paper's headline numbers average predictions over 10 random partitions of 3
+    parts each; training-time evaluation uses 1 view x 5 parts.
+
+    Args:
+        out (str or Path): the run's output folder (holding ``best.pt``).
+        num_views (int, optional): random partitions averaged. (default: :obj:`10`)
+        num_parts (int, optional): parts per partition. (default: :obj:`3`)
+        device (str, optional): ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        data_root (str, optional): where the dataset is (default: as in training).
+
+    Returns:
+        dict: ``epoch`` of the best model and its ``train_rocauc``, ``valid_rocauc``,
+        ``test_rocauc``.
+    """
+    path = Path(out) / BEST
+    if not path.exists():
+        raise FileNotFoundError(f"no best-validation model at {path}")
+    best = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = TrainConfig(**best["config"])
+    cfg.eval_views, cfg.eval_parts = num_views, num_parts
+    if data_root is not None:
+        cfg.data_root = data_root
+    dev = _resolve_device(device)
+    data, split, x, y = _load(cfg)
+    model = _build(cfg, y, dev)
+    model.load_state_dict(best["model"])
+    scores = evaluate(model, _forward_fn(model, x, dev, cfg.amp), data, y, split, cfg,
+                      best["epoch"])
+    return {"epoch": best["epoch"], **scores}
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import torch
 from revgnn_edu import train as train_mod
 from revgnn_edu.data.ogbn_proteins import make_fake_ogbn_proteins
 from revgnn_edu.train import (CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig,
-                              atomic_save, main, read_metrics, train)
+                              atomic_save, evaluate_checkpoint, main, read_metrics, train)
 
 SMALL = dict(preset="revgnn-deep", num_layers=3, hidden_channels=16, device="cpu",
              num_parts=2, eval_parts=2)
@@ -39,6 +39,12 @@ def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"loss", "train_rocauc", "valid_rocauc", "test_rocauc"} <= set(rows[0])
     assert (tmp_path / "best.pt").exists() and (tmp_path / CHECKPOINT).exists()
+    # multi-view scoring of the best model: 1 view x 5 parts (the default) reproduces the log
+    scores = evaluate_checkpoint(tmp_path, num_views=1, num_parts=5, device="cpu")
+    assert scores["epoch"] == summary["best_epoch"]
+    assert scores["valid_rocauc"] == pytest.approx(summary["best_valid"], abs=1e-6)
+    many = evaluate_checkpoint(tmp_path, num_views=3, num_parts=3, device="cpu")
+    assert 0.0 <= many["test_rocauc"] <= 1.0
 
 
 def test_training_lowers_the_loss(fake_root, tmp_path):
