@@ -9,6 +9,13 @@ views of random partitions), a line is appended to ``metrics.jsonl``, the best-v
 weights go to ``best.pt`` and everything needed to continue goes to ``checkpoint.pt``,
 each written atomically. ``--resume`` continues from ``checkpoint.pt``; on the CPU a
 resumed run follows the same trajectory as an uninterrupted one.
+
+Several GPUs or machines: launch the same command with ``torchrun``; every process draws
+the same partition, trains on its own parts (process r takes parts r, r + W, ...), and
+DistributedDataParallel averages the gradients, so one step of W processes equals one
+step of one process on those W parts. Rank 0 evaluates, logs and writes checkpoints.
+
+    torchrun --nproc_per_node=4 -m revgnn_edu.train --preset revgnn-deep --device cuda
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -31,8 +39,9 @@ from .data.partition import RandomPartitionLoader, multi_view_predict
 from .data.ogbn_proteins import NUM_SPECIES
 from .models.presets import PRESETS, build_model
 
-__all__ = ["TrainConfig", "train", "evaluate", "evaluate_checkpoint", "proteins_node_input",
-           "read_metrics", "main", "atomic_save", "NonFiniteLossError"]
+__all__ = ["TrainConfig", "train", "training_step", "evaluate", "evaluate_checkpoint",
+           "init_distributed", "proteins_node_input", "read_metrics", "main", "atomic_save",
+           "NonFiniteLossError"]
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -171,8 +180,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         ``seconds_per_epoch`` and ``peak_memory_bytes`` (CUDA only, else :obj:`None`).
     """
     _check_config(cfg)
+    rank, world = _dist()
+    if cfg.num_parts % world:
+        raise ValueError(f"num_parts={cfg.num_parts} must be a multiple of the number of "
+                         f"processes ({world}): each process trains on its own parts")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     device = _resolve_device(cfg.device)
     ckpt = None
     if resume:
@@ -183,10 +195,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         stored = TrainConfig(**ckpt["config"])
         stored.epochs, stored.device, stored.out = cfg.epochs, cfg.device, cfg.out
         cfg = stored
-        _truncate_metrics(out, ckpt["epoch"])
     elif (out / CHECKPOINT).exists():
         raise FileExistsError(f"{out / CHECKPOINT} exists: pass --resume to continue that "
                               f"run, or choose another --out")
+    _barrier()  # every process has looked at out/ before rank 0 writes to it
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        if ckpt is not None:
+            _truncate_metrics(out, ckpt["epoch"])
 
     torch.manual_seed(cfg.seed)
     data, split, x, y = _load(cfg)
@@ -194,6 +210,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     train_mask[split["train"]] = True
     model = _build(cfg, y, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # the same partition on every process (same seed): process r takes parts r, r + W, ...
     partitions = torch.Generator().manual_seed(cfg.seed)
     loader = RandomPartitionLoader(data.edge_index, data.num_nodes, cfg.num_parts,
                                    edge_attr=data.edge_attr, generator=partitions)
@@ -202,58 +219,136 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         partitions.set_state(ckpt["partition_rng"])
-        _set_rng_state(ckpt["rng"], device)
+        states = ckpt["rng"]
+        _set_rng_state(states[rank] if len(states) == world else states[0], device)
         start, best = ckpt["epoch"] + 1, ckpt["best"]
-
-    forward = _forward_fn(model, x, device, cfg.amp)
+    net = model
+    if world > 1:  # gradients are averaged over the processes after each backward
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    forward = _forward_fn(net, x, device, cfg.amp)
+    eval_forward = _forward_fn(model, x, device, cfg.amp)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    epochs = range(start, cfg.epochs + 1)
-    bar = tqdm(epochs, desc=cfg.preset, disable=not progress, initial=start - 1,
-               total=cfg.epochs)
+    bar = tqdm(range(start, cfg.epochs + 1), desc=cfg.preset, initial=start - 1,
+               total=cfg.epochs, disable=not progress or rank != 0)
     times = []
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
+        net.train()
+        parts = loader.sample()
         losses = []
-        for step, sub in enumerate(loader):
-            train_nodes = train_mask[sub.node_ids]
-            if not bool(train_nodes.any()):
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            logits = forward(sub)
-            loss = F.binary_cross_entropy_with_logits(logits[train_nodes.to(device)],
-                                                      y[sub.node_ids][train_nodes].to(device))
-            if not torch.isfinite(loss):
+        for step in range(cfg.num_parts // world):
+            loss = training_step(net, optimizer, forward, [parts[step * world + rank]],
+                                 train_mask, y, cfg.clip, device)
+            if not math.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"the loss is {loss.item()} at epoch {epoch}, step {step}; stopped. "
+                    f"the loss is {loss} at epoch {epoch}, step {step}; stopped. "
                     f"The last good checkpoint ({out / CHECKPOINT}, epoch {epoch - 1}) "
                     f"is intact: lower the learning rate or disable --amp, then --resume.")
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss)
         times.append(time.perf_counter() - t0)
-        row = {"epoch": epoch, "loss": sum(losses) / max(len(losses), 1),
+        row = {"epoch": epoch, "loss": _mean_over_processes(sum(losses) / len(losses)),
                "epoch_seconds": times[-1]}
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            row.update(evaluate(model, forward, data, y, split, cfg, epoch))
-            if row["valid_rocauc"] > best["best_valid"]:
-                best = {"best_epoch": epoch, "best_valid": row["valid_rocauc"],
-                        "test_at_best": row["test_rocauc"]}
-                atomic_save({"model": model.state_dict(), "epoch": epoch,
-                             "config": asdict(cfg)}, out / BEST)
-        row.update(best)
-        _append_metrics(out, row)
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "partition_rng": partitions.get_state(), "rng": _rng_state(device),
-                     "epoch": epoch, "best": best, "config": asdict(cfg)}, out / CHECKPOINT)
-        bar.set_postfix(loss=f"{row['loss']:.4f}", valid=f"{best['best_valid']:.4f}")
+        if rank == 0:  # one process evaluates, logs and writes the checkpoints
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                row.update(evaluate(model, eval_forward, data, y, split, cfg, epoch))
+                if row["valid_rocauc"] > best["best_valid"]:
+                    best = {"best_epoch": epoch, "best_valid": row["valid_rocauc"],
+                            "test_at_best": row["test_rocauc"]}
+                    atomic_save({"model": model.state_dict(), "epoch": epoch,
+                                 "config": asdict(cfg)}, out / BEST)
+            row.update(best)
+            _append_metrics(out, row)
+        rng = _gather(_rng_state(device))
+        if rank == 0:
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "partition_rng": partitions.get_state(), "rng": rng,
+                         "epoch": epoch, "best": best, "config": asdict(cfg)}, out / CHECKPOINT)
+            bar.set_postfix(loss=f"{row['loss']:.4f}", valid=f"{best['best_valid']:.4f}")
+        _barrier()
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    best = _broadcast(best)
     return {**best, "epochs_done": cfg.epochs,
             "seconds_per_epoch": sum(times) / len(times) if times else None,
             "peak_memory_bytes": peak}
+
+
+def training_step(model, optimizer, forward, subgraphs, train_mask: Tensor, y: Tensor,
+                  clip: float, device: torch.device) -> float:
+    """One optimizer step on the mean of the per-part losses of ``subgraphs``.
+
+    Each part's loss is the BCE over its training nodes (zero, but still part of the
+    graph, for a part without any). Parts are backpropagated one at a time, so memory is
+    that of one part. Under DistributedDataParallel each process passes its own part and
+    the gradients are averaged over processes, which is the same step as one process
+    passing all those parts. Returns the mean loss; a non-finite loss skips the update.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for sub in subgraphs:
+        nodes = train_mask[sub.node_ids]
+        logits = forward(sub)
+        if bool(nodes.any()):
+            loss = F.binary_cross_entropy_with_logits(logits[nodes.to(device)],
+                                                      y[sub.node_ids][nodes].to(device))
+        else:
+            loss = logits.sum() * 0.0
+        finite = _all_finite(loss)
+        if not finite:
+            return math.nan
+        (loss / len(subgraphs)).backward()
+        total += loss.item() / len(subgraphs)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return total
+
+
+# -- torch.distributed helpers: each is a no-op without a process group ----------------
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    if _dist()[1] > 1:
+        dist.barrier()
+
+
+def _all_finite(loss: Tensor) -> bool:
+    """Whether the loss is finite on every process (so all stop together)."""
+    flag = torch.isfinite(loss.detach()).float().reshape(1)
+    if _dist()[1] > 1:
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _mean_over_processes(value: float) -> float:
+    rank, world = _dist()
+    if world == 1:
+        return value
+    values = [None] * world
+    dist.all_gather_object(values, value)
+    return sum(values) / world
+
+
+def _gather(obj) -> list:
+    world = _dist()[1]
+    if world == 1:
+        return [obj]
+    objs = [None] * world
+    dist.all_gather_object(objs, obj)
+    return objs
+
+
+def _broadcast(obj):
+    if _dist()[1] == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _load(cfg: TrainConfig):
@@ -355,15 +450,36 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def init_distributed(device: str = "auto") -> str:
+    """Join the process group that ``torchrun`` describes, if any; return the device.
+
+    With ``WORLD_SIZE`` > 1 in the environment (set by ``torchrun``), each process
+    uses the nccl backend and GPU ``LOCAL_RANK`` when CUDA is used, else gloo on the CPU.
+    Without it, nothing happens and ``device`` is returned unchanged.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    else:
+        device = "cpu"
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    return device
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (also installed as ``revgnn-train``)."""
+    """Command-line entry point (also installed as ``revgnn-train``; works under torchrun)."""
     args = _parser().parse_args(argv)
     if args.preset not in PRESETS:
         print(f"error: unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}",
               file=sys.stderr)
         return 2
+    device = init_distributed(args.device)
     cfg = TrainConfig(preset=args.preset, data_root=args.data_root, out=args.out,
-                      epochs=args.epochs, device=args.device, amp=args.amp,
+                      epochs=args.epochs, device=device, amp=args.amp,
                       num_layers=args.num_layers, hidden_channels=args.hidden_channels,
                       lr=args.lr, num_parts=args.num_parts, eval_views=args.eval_views,
                       eval_parts=args.eval_parts, eval_every=args.eval_every, seed=args.seed)
@@ -377,7 +493,11 @@ def main(argv: list[str] | None = None) -> int:
             ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(summary))
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(summary))
     return 0
 
 
