@@ -1,0 +1,94 @@
+"""RevGNN: a deep GNN of grouped reversible layers, whose memory does not grow with depth."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..nn.blocks import ConvSpec, GNNBlock, check_channels
+from ..nn.dropout import SharedDropout, dropout_mask
+from ..nn.reversible import GroupReversible
+from .base import DeepGNN
+
+__all__ = ["RevGNN"]
+
+
+class RevGNN(DeepGNN):
+    r"""The reversible GNN of the `"Training Graph Neural Networks with 1000 Layers"
+    <https://arxiv.org/abs/2106.07476>`_ paper: :math:`L` grouped reversible layers
+
+    .. math::
+        H^{(l+1)} = \mathrm{GroupReversible}_l(H^{(l)}, A, U), \quad
+        f_{l,i}(X) = \mathrm{GENConv}(\mathrm{drop}_M(\mathrm{ReLU}(\mathrm{LN}(X))),
+        A, U)
+
+    where each of the :math:`C` groups of each layer has its own block :math:`f_{l,i}` of
+    width :math:`D/C`, and one dropout mask :math:`M` (:math:`N \times D`, group
+    :math:`i` uses its :math:`i`-th column block) is drawn per forward pass and shared by
+    all layers. Training keeps :math:`O(ND)` activations whatever the depth.
+
+    Args:
+        in_channels (int): node input size.
+        hidden_channels (int): width :math:`D`, divisible by ``num_groups``.
+        out_channels (int): output size (classes or tasks).
+        num_layers (int): number of reversible layers :math:`L`.
+        num_groups (int, optional): number of groups :math:`C \ge 2`. (default: :obj:`2`)
+        edge_dim (int, optional): edge feature size; the shared edge encoder maps it to
+            :math:`D` and each block projects :math:`D \to D/C`. (default: :obj:`None`)
+        dropout (float, optional): shared dropout probability, also used before the
+            head. (default: :obj:`0.0`)
+        memory_efficient (bool, optional): if :obj:`False`, the same model trained with
+            ordinary autograd (memory grows with depth). (default: :obj:`True`)
+        conv (str or callable, optional): the inner conv, see
+            :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
+        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+
+    Shapes:
+        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
+          edge_attr :math:`(E, edge\_dim)` (optional)
+        - **output:** :math:`(N, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int, num_groups: int = 2, edge_dim: int | None = None,
+                 dropout: float = 0.0, memory_efficient: bool = True,
+                 conv: ConvSpec = "gen", aggr: str = "max"):
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
+                         edge_dim=edge_dim, dropout=dropout)
+        check_channels("num_groups", num_groups)
+        if num_groups < 2 or hidden_channels % num_groups != 0:
+            raise ValueError(f"hidden_channels={hidden_channels} must split into "
+                             f"num_groups={num_groups} equal groups (num_groups >= 2 and "
+                             f"{hidden_channels} divisible by {num_groups})")
+        self.num_groups = num_groups
+        g = hidden_channels // num_groups
+        block_edge_dim = hidden_channels if edge_dim is not None else None
+        # one SharedDropout per group, shared by that group's block in every layer
+        self.group_dropouts = nn.ModuleList(SharedDropout(dropout) for _ in range(num_groups))
+        self.layers = nn.ModuleList(
+            GroupReversible([GNNBlock(g, conv, edge_dim=block_edge_dim, dropout=drop,
+                                      aggr=aggr) for drop in self.group_dropouts],
+                            memory_efficient=memory_efficient)
+            for _ in range(num_layers))
+
+    @property
+    def memory_efficient(self) -> bool:
+        """Whether the layers free their activations (set it to switch all layers)."""
+        return all(layer.memory_efficient for layer in self.layers)
+
+    @memory_efficient.setter
+    def memory_efficient(self, value: bool) -> None:
+        for layer in self.layers:
+            layer.memory_efficient = bool(value)
+
+    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+        # M ~ Bernoulli(1 - p) / (1 - p), N x D, drawn once for the whole forward pass
+        active = self.training and self.dropout > 0
+        mask = dropout_mask(h, self.dropout) if active else None
+        for i, drop in enumerate(self.group_dropouts):
+            drop.set_mask(mask.chunk(self.num_groups, dim=1)[i] if active else None)
+        for layer in self.layers:
+            h = layer(h, edge_index, edge_attr)  # H <- GroupReversible_l(H, A, U)
+        return h
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, num_groups={self.num_groups}, "
+                f"memory_efficient={self.memory_efficient}")

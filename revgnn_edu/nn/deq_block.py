@@ -1,0 +1,86 @@
+"""The equilibrium map of DEQ-GNN: one graph block applied until it stops changing.
+
+A deep equilibrium GNN replaces :math:`L` weight-tied layers by the fixed point
+:math:`Z^\\star = f_\\theta(Z^\\star, \\tilde X, A, U)` of one block. The block must be
+the same function every time the solver calls it, so its dropout mask is drawn once per
+forward pass (:class:`~revgnn_edu.nn.dropout.SharedDropout`), and it must be close to a
+contraction for the solver to converge: its output is layer-normalized, like the
+MDEQ block of Bai et al. (2020) that the paper's DEQ-GNN follows, with graph
+convolutions in place of image convolutions.
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .blocks import ConvSpec, _takes_edge_attr, check_channels, make_conv
+from .dropout import SharedDropout
+
+__all__ = ["DEQGraphBlock"]
+
+
+class DEQGraphBlock(nn.Module):
+    r"""The DEQ-GNN block :math:`f_\theta`: two graph convolutions with normalization,
+    a residual connection and input injection (MDEQ's residual block, on graphs).
+
+    .. math::
+        \hat Z &= \mathrm{drop}_M\big(\mathrm{ReLU}(\mathrm{LN}_1(
+            \mathrm{conv}_1(Z, A, U)))\big)
+
+        f_\theta(Z, \tilde X, A, U) &= \mathrm{LN}_3\Big(\mathrm{ReLU}\big(Z +
+            \mathrm{LN}_2(\mathrm{conv}_2(\hat Z, A, U) + \tilde X)\big)\Big)
+
+    :math:`\tilde X` is the input injection (the encoded node features) and :math:`M`
+    one dropout mask, drawn by ``block.dropout.resample(x)`` once per forward pass and
+    reused by every evaluation of :math:`f_\theta` (solver iterations, the final
+    differentiable step and the adjoint solve). The last LayerNorm keeps the iterates
+    bounded, which helps the fixed-point solvers converge.
+
+    Args:
+        channels (int): width :math:`D` of :math:`Z` and :math:`\tilde X`.
+        conv (str or callable, optional): both graph convolutions, see
+            :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
+        edge_dim (int, optional): size of the edge features :math:`U` passed to the
+            convolutions. (default: :obj:`None`)
+        dropout (float, optional): shared dropout probability. (default: :obj:`0.0`)
+        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+
+    Shapes:
+        - **input:** state :math:`Z` :math:`(N, D)`, injection :math:`\tilde X`
+          :math:`(N, D)`, edge_index :math:`(2, E)`, edge_attr :math:`(E, edge\_dim)`
+          (optional)
+        - **output:** :math:`(N, D)`
+    """
+
+    def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
+                 dropout: float = 0.0, aggr: str = "max"):
+        super().__init__()
+        self.channels = check_channels("channels", channels)
+        self.conv1 = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
+        self.conv2 = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
+        self.norm1 = nn.LayerNorm(channels)
+        self.norm2 = nn.LayerNorm(channels)
+        self.norm3 = nn.LayerNorm(channels)
+        self.dropout = SharedDropout(dropout)
+        self._edge_attr = _takes_edge_attr(self.conv1)
+
+    def _conv(self, conv: nn.Module, z: Tensor, edge_index: Tensor,
+              edge_attr: Tensor | None) -> Tensor:
+        if self._edge_attr and edge_attr is not None:
+            return conv(z, edge_index, edge_attr)
+        return conv(z, edge_index)
+
+    def forward(self, z: Tensor, x_inj: Tensor, edge_index: Tensor,
+                edge_attr: Tensor | None = None) -> Tensor:
+        if z.shape != x_inj.shape or z.size(-1) != self.channels:
+            raise ValueError(f"z and x_inj must both have shape (num_nodes, "
+                             f"{self.channels}), got {tuple(z.shape)} and "
+                             f"{tuple(x_inj.shape)}")
+        # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U))))
+        h = self.dropout(self.norm1(self._conv(self.conv1, z, edge_index, edge_attr)).relu())
+        # LN_2(conv_2(Z^, A, U) + X~): the input injection
+        h = self.norm2(self._conv(self.conv2, h, edge_index, edge_attr) + x_inj)
+        # LN_3(ReLU(Z + ...)): residual, then normalize
+        return self.norm3((z + h).relu())
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}"

@@ -1,0 +1,88 @@
+"""Shared dropout: one Bernoulli mask per forward pass, reused by every layer.
+
+A reversible layer rebuilds its input from its output during the backward pass, which
+re-runs each block. Ordinary dropout would draw a new mask on the re-run, so the rebuilt
+input and the gradients would be wrong. Drawing the mask once per forward pass and
+reusing it everywhere (forward, reconstruction, recomputation) keeps the block a
+deterministic function of its input, so the inverse is exact.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["dropout_mask", "SharedDropout"]
+
+
+def _check_p(p) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability p must be in [0, 1), got {p!r}")
+    return float(p)
+
+
+def dropout_mask(x: Tensor, p: float) -> Tensor:
+    r"""A scaled Bernoulli mask :math:`M = B / (1 - p)`, :math:`B_{ij} \sim
+    \mathrm{Bernoulli}(1 - p)`, with the shape, dtype and device of ``x``.
+
+    Args:
+        x (torch.Tensor): a tensor to take the shape, dtype and device from.
+        p (float): probability of zeroing an entry, in :math:`[0, 1)`.
+    """
+    p = _check_p(p)
+    return torch.empty_like(x, memory_format=torch.contiguous_format).bernoulli_(1 - p) \
+        .div_(1 - p)
+
+
+class SharedDropout(nn.Module):
+    r"""Dropout :math:`X \mapsto X \odot M` whose mask :math:`M` is drawn once per forward
+    pass (by :meth:`resample` or :meth:`set_mask`) and reused by every call until the
+    next draw.
+
+    .. math::
+        M = \frac{B}{1 - p}, \quad B_{ij} \sim \mathrm{Bernoulli}(1 - p)
+
+    In evaluation mode, or with :math:`p = 0`, it is the identity.
+
+    Args:
+        p (float, optional): probability of zeroing an entry. (default: :obj:`0.5`)
+
+    Shapes:
+        - **input:** :math:`(N, D)`, the shape of the mask
+        - **output:** :math:`(N, D)`
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = _check_p(p)
+        self.mask: Tensor | None = None  # not a buffer: it lives for one forward pass
+
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`forward` multiplies by the mask (training mode and ``p > 0``)."""
+        return self.training and self.p > 0
+
+    def resample(self, x: Tensor) -> Tensor | None:
+        """Draw a fresh mask shaped like ``x`` (or clear it when inactive); return it."""
+        self.mask = dropout_mask(x, self.p) if self.active else None
+        return self.mask
+
+    def set_mask(self, mask: Tensor | None) -> None:
+        """Use ``mask`` (e.g. one column block of a model-wide mask) until the next call."""
+        if mask is not None and mask.requires_grad:
+            raise ValueError("a dropout mask must not require grad")
+        self.mask = mask
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.active:
+            return x
+        if self.mask is None:
+            raise RuntimeError("SharedDropout has no mask: call resample(x) or set_mask(m) "
+                               "once per forward pass before the layers use it")
+        if self.mask.shape != x.shape:
+            raise ValueError(f"SharedDropout mask has shape {tuple(self.mask.shape)} but "
+                             f"the input has shape {tuple(x.shape)}; draw a new mask for "
+                             f"this graph with resample(x)")
+        return x * self.mask  # X ⊙ M, the same M in every layer and in backward
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,334 @@
+import copy
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+from torch_geometric.nn import GroupAddRev
+
+from revgnn_edu.data import random_graph
+from revgnn_edu.nn.blocks import GNNBlock
+from revgnn_edu.nn.dropout import SharedDropout, dropout_mask
+from revgnn_edu.nn.reversible import GroupReversible
+
+D = 24  # divisible by every group count tested
+F_E = 5  # edge feature size; != D, so GroupAddRev does not split edge features
+
+
+@pytest.fixture
+def graph():
+    return random_graph(12, 40, D, edge_dim=F_E, seed=0, dtype=torch.float64)
+
+
+def make_stack(num_layers, num_groups, dropout=0.0, memory_efficient=True, seed=0):
+    """A stack of GroupReversible layers of GNNBlocks sharing one dropout per group."""
+    torch.manual_seed(seed)
+    drops = [SharedDropout(dropout) for _ in range(num_groups)]
+    layers = nn.ModuleList(
+        GroupReversible([GNNBlock(D // num_groups, "gen", edge_dim=F_E, dropout=drop)
+                         for drop in drops], memory_efficient=memory_efficient)
+        for _ in range(num_layers)).double()
+    return layers, drops
+
+
+def set_masks(drops, x, p, seed=1):
+    torch.manual_seed(seed)
+    mask = dropout_mask(x, p)  # one N x D mask; group i uses column block i
+    for drop, m in zip(drops, mask.chunk(len(drops), dim=1)):
+        drop.set_mask(m)
+    return mask
+
+
+def run(layers, x, graph, edge_attr):
+    h = x
+    for layer in layers:
+        h = layer(h, graph.edge_index, edge_attr)
+    return h
+
+
+def grads_of(layers, graph, x0, e0, weight):
+    """Output and gradients of sum(weight * stack(x)) w.r.t. x, edge_attr and params."""
+    x, e = x0.clone().requires_grad_(), e0.clone().requires_grad_()
+    out = run(layers, x, graph, e)
+    out_copy = out.detach().clone()  # GroupAddRev frees its output's storage in backward
+    (out * weight).sum().backward()
+    return out_copy, x.grad, e.grad, [p.grad for layer in layers for p in layer.parameters()]
+
+
+# -- the coupling --------------------------------------------------------------------
+@pytest.mark.parametrize("num_groups", [2, 3, 4, 8])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_inverse_recovers_the_input(graph, num_groups, dropout):
+    layers, drops = make_stack(1, num_groups, dropout)
+    layer = layers[0]
+    set_masks(drops, graph.x, dropout)
+    x = graph.x
+    y = layer(x, graph.edge_index, graph.edge_attr)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    x_rebuilt = layer.inverse(y, graph.edge_index, graph.edge_attr)
+    torch.testing.assert_close(x_rebuilt, x, rtol=0, atol=1e-12)
+
+
+def test_forward_follows_the_formula(graph):
+    layers, _ = make_stack(1, 3)
+    layer, (f1, f2, f3) = layers[0], layers[0].blocks
+    ei, e = graph.edge_index, graph.edge_attr
+    x1, x2, x3 = graph.x.chunk(3, dim=1)
+    y0 = x2 + x3  # X'_0 = X_2 + X_3
+    y1 = f1(y0, ei, e) + x1
+    y2 = f2(y1, ei, e) + x2
+    y3 = f3(y2, ei, e) + x3
+    torch.testing.assert_close(layer(graph.x, ei, e), torch.cat([y1, y2, y3], dim=1))
+
+
+@pytest.mark.parametrize("num_groups", [2, 3, 4])
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
+    weight = torch.randn(12, D, dtype=torch.float64)
+    results = []
+    for memory_efficient in (True, False):
+        layers, drops = make_stack(num_layers, num_groups, 0.2, memory_efficient)
+        set_masks(drops, graph.x, 0.2)
+        results.append(grads_of(layers, graph, graph.x, graph.edge_attr, weight))
+    (out, gx, ge, gp), (out_ref, gx_ref, ge_ref, gp_ref) = results
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(ge, ge_ref, rtol=0, atol=1e-10)
+    assert len(gp) == len(gp_ref) == num_layers * sum(
+        1 for _ in make_stack(1, num_groups)[0].parameters())
+    for g, g_ref in zip(gp, gp_ref):
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
+
+
+def test_gradients_match_in_float32(graph):
+    """In float32 the rebuilt inputs carry rounding errors: agree to about 1e-4."""
+    weight = torch.randn(12, D)
+    results = []
+    for memory_efficient in (True, False):
+        layers, _ = make_stack(8, 2, memory_efficient=memory_efficient)
+        results.append(grads_of(layers.float(), graph, graph.x.float(),
+                                graph.edge_attr.float(), weight))
+    for a, b in zip(results[0][1:3] + tuple(results[0][3]), results[1][1:3] + tuple(results[1][3])):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("num_groups", [2, 3])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_matches_pyg_group_add_rev(graph, num_groups, dropout):
+    layers, drops = make_stack(1, num_groups, dropout)
+    ours = layers[0]
+    # GroupAddRev on copies of the same blocks: convs[i] is our f_{i+1}, and both start
+    # from X'_0 = X_2 + ... + X_C, so the group order is the same.
+    theirs = GroupAddRev(copy.deepcopy(ours.blocks))
+    their_drops = [b.dropout for b in theirs.convs]
+    mask = set_masks(drops, graph.x, dropout)
+    for drop, m in zip(their_drops, mask.chunk(num_groups, dim=1)):
+        drop.set_mask(m)  # the same mask (deepcopy gave each copied block its own module)
+    weight = torch.randn(12, D, dtype=torch.float64)
+    out, gx, ge, gp = grads_of([ours], graph, graph.x, graph.edge_attr, weight)
+    # (grads_of gives GroupAddRev a private copy of x: it frees its input's storage)
+    out_pyg, gx_pyg, ge_pyg, gp_pyg = grads_of([theirs], graph, graph.x, graph.edge_attr, weight)
+    torch.testing.assert_close(out, out_pyg, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gx, gx_pyg, rtol=0, atol=1e-10)
+    torch.testing.assert_close(ge, ge_pyg, rtol=0, atol=1e-10)
+    for g, g_pyg in zip(gp, gp_pyg):
+        torch.testing.assert_close(g, g_pyg, rtol=0, atol=1e-10)
+
+
+# -- what the caller can still see ----------------------------------------------------
+def test_no_grad_and_eval_free_nothing(graph):
+    layers, _ = make_stack(3, 2)
+    x = graph.x.clone()
+    with torch.no_grad():
+        y = run(layers, x, graph, graph.edge_attr)
+    torch.testing.assert_close(x, graph.x, rtol=0, atol=0)  # still readable, unchanged
+    layers.eval()
+    hs = [x]
+    for layer in layers:  # eval mode with grad enabled: the memory-saving path
+        hs.append(layer(hs[-1], graph.edge_index, graph.edge_attr))
+    torch.testing.assert_close(hs[-1], y, rtol=0, atol=1e-12)
+    assert all(torch.isfinite(h).all() for h in hs)
+
+
+def test_kept_intermediate_outputs_stay_readable_in_a_subprocess():
+    """Reading a tensor the coupling handed on must not crash (GroupAddRev's does)."""
+    script = textwrap.dedent("""
+        import torch
+        from torch import nn
+        from revgnn_edu.nn.blocks import GNNBlock
+        from revgnn_edu.nn.reversible import GroupReversible
+        torch.manual_seed(0)
+        layers = nn.ModuleList(GroupReversible(lambda i: GNNBlock(4), num_groups=2)
+                               for _ in range(4))
+        edge_index = torch.randint(0, 10, (2, 30))
+        hs = [torch.randn(10, 8, requires_grad=True)]
+        for layer in layers:
+            hs.append(layer(hs[-1], edge_index))
+        copies = [h.detach().clone() for h in hs]
+        hs[-1].sum().backward()
+        assert all(torch.equal(h, c) for h, c in zip(hs, copies))
+        print("readable", float(sum(h.sum() for h in hs)) == float(sum(c.sum() for c in copies)))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "readable True"
+
+
+def test_loss_from_an_intermediate_output(graph):
+    layers, _ = make_stack(2, 2)
+    x = graph.x.clone().requires_grad_()
+    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
+    layers[1](y1, graph.edge_index, graph.edge_attr)  # takes y1 over
+    y1.sum().backward()  # works: the caller still holds y1
+    assert x.grad is not None
+    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
+    layers[1](y1, graph.edge_index, graph.edge_attr)
+    loss = y1.sum()
+    del y1  # now nobody has layer 0's output and layer 1's backward never runs
+    with pytest.raises(RuntimeError, match="nothing rebuilt the output"):
+        loss.backward()
+
+
+def test_in_place_change_of_an_output_raises(graph):
+    layers, _ = make_stack(2, 2)
+    x = graph.x.clone().requires_grad_()
+    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
+    y1.mul_(2)
+    y2 = layers[1](y1, graph.edge_index, graph.edge_attr)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y2.sum().backward()
+
+
+# -- backward twice -------------------------------------------------------------------
+def test_second_backward_raises(graph):
+    layers, _ = make_stack(2, 2)
+    loss = run(layers, graph.x.clone().requires_grad_(), graph, graph.edge_attr).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward(graph):
+    layers, _ = make_stack(3, 2)
+    x = graph.x.clone().requires_grad_()
+    loss = run(layers, x, graph, graph.edge_attr).pow(2).sum()
+    loss.backward(retain_graph=True)
+    once = [x.grad.clone()] + [p.grad.clone() for p in layers.parameters()]
+    loss.backward()
+    twice = [x.grad] + [p.grad for p in layers.parameters()]
+    for a, b in zip(once, twice):
+        torch.testing.assert_close(b, 2 * a, rtol=0, atol=1e-10)
+
+
+# -- randomness inside a block ---------------------------------------------------------
+def test_ordinary_dropout_inside_a_block_is_replayed(graph):
+    """nn.Dropout redraws its mask when the block is recomputed in backward; the
+    coupling replays each block's random numbers so gradients stay exact."""
+    weight = torch.randn(12, D, dtype=torch.float64)
+
+    def grads(memory_efficient, preserve_rng_state=None):
+        torch.manual_seed(0)
+        layers = nn.ModuleList(
+            GroupReversible(lambda i: GNNBlock(D // 2, edge_dim=F_E, dropout=0.5),
+                            num_groups=2, memory_efficient=memory_efficient,
+                            preserve_rng_state=preserve_rng_state)
+            for _ in range(2)).double()
+        torch.manual_seed(1)
+        return grads_of(layers, graph, graph.x, graph.edge_attr, weight)[1]
+
+    reference = grads(memory_efficient=False)
+    torch.testing.assert_close(grads(True), reference, rtol=0, atol=1e-10)
+    assert not torch.allclose(grads(True, preserve_rng_state=False), reference)
+
+
+# -- errors and construction --------------------------------------------------------
+def test_channels_must_divide_into_groups():
+    layer = GroupReversible(lambda i: GNNBlock(3), num_groups=3)
+    with pytest.raises(ValueError, match="10 channels are not divisible by 3"):
+        layer(torch.randn(5, 10), torch.randint(0, 5, (2, 8)))
+
+
+class _Widen(nn.Module):
+    def forward(self, x, edge_index):
+        return torch.cat([x, x[:, :1]], dim=1)
+
+
+def test_block_that_changes_the_shape_raises():
+    layer = GroupReversible([_Widen(), _Widen()])
+    x = torch.randn(5, 8, requires_grad=True)
+    with pytest.raises(ValueError, match=r"returned shape \(5, 5\) for an input of shape "
+                                         r"\(5, 4\)"):
+        layer(x, torch.randint(0, 5, (2, 8)))
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(blocks=[GNNBlock(4)]), ValueError, "num_groups must be at least 2, got 1"),
+    (dict(blocks=[GNNBlock(4)] * 2, num_groups=3), ValueError,
+     "num_groups=3 but 2 blocks were given"),
+    (dict(blocks=lambda i: GNNBlock(4)), ValueError, "num_groups is required"),
+    (dict(blocks=GNNBlock(4), num_groups=2), TypeError, "got a single GNNBlock"),
+])
+def test_bad_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        GroupReversible(**kwargs)
+
+
+def test_repr_and_factory():
+    layer = GroupReversible(lambda i: GNNBlock(4), num_groups=2)
+    assert str(layer).startswith("GroupReversible(\n  num_groups=2, memory_efficient=True\n")
+    assert layer.num_groups == 2 and layer.blocks[0] is not layer.blocks[1]
+
+
+# -- shared dropout -------------------------------------------------------------------
+def test_shared_dropout_reuses_one_mask():
+    torch.manual_seed(0)
+    drop = SharedDropout(0.5)
+    x = torch.ones(6, 4)
+    mask = drop.resample(x)
+    assert set(mask.unique().tolist()) <= {0.0, 2.0}  # B / (1 - p)
+    torch.testing.assert_close(drop(x), mask)
+    torch.testing.assert_close(drop(3 * x), 3 * mask)  # the same mask again
+    drop.eval()
+    assert drop(x) is x  # identity in eval mode
+    assert str(drop) == "SharedDropout(p=0.5)"
+
+
+def test_shared_dropout_errors():
+    drop = SharedDropout(0.5)
+    with pytest.raises(RuntimeError, match="has no mask"):
+        drop(torch.ones(3, 2))
+    drop.resample(torch.ones(3, 2))
+    with pytest.raises(ValueError, match=r"mask has shape \(3, 2\) but the input has "
+                                         r"shape \(4, 2\)"):
+        drop(torch.ones(4, 2))
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\), got 1.0"):
+        SharedDropout(1.0)
+
+
+def test_bfloat16_autocast_rebuilds_and_matches_ordinary_autograd():
+    """Under autocast the blocks run in bfloat16; backward recomputes them in bfloat16
+    too (same autocast state), so the rebuilt activations match the forward ones and the
+    gradients are as close to float32's as those of ordinary autograd under autocast."""
+    from revgnn_edu.data import random_graph
+    from revgnn_edu.models import RevGNN
+
+    data = random_graph(60, 300, 8, edge_dim=4, seed=0)
+    torch.manual_seed(0)
+    model = RevGNN(8, 16, 3, 4, edge_dim=4)
+
+    def grads(efficient, amp):
+        model.memory_efficient = efficient
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = model(data.x, data.edge_index, data.edge_attr)
+        out.float().pow(2).sum().backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    reference = grads(False, amp=False)  # float32
+    err = {eff: ((grads(eff, amp=True) - reference).norm() / reference.norm()).item()
+           for eff in (True, False)}
+    assert err[False] < 0.05 and err[True] < 0.05        # bfloat16-level error (~1%)
+    assert err[True] < 2 * err[False] + 0.005            # no worse than ordinary autograd

@@ -1,0 +1,182 @@
+import copy
+
+import pytest
+import torch
+from torch_geometric.nn import GraphConv, GroupAddRev
+
+from revgnn_edu.data import random_graph
+from revgnn_edu.memory import measure_peak_bytes
+from revgnn_edu.models import ResGNN
+from revgnn_edu.models.revgnn import RevGNN
+
+
+@pytest.fixture
+def graph():
+    return random_graph(30, 120, 6, edge_dim=4, num_classes=3, seed=0, dtype=torch.float64)
+
+
+def twin(model):
+    """The same weights, trained with ordinary autograd."""
+    ref = copy.deepcopy(model)
+    ref.memory_efficient = False
+    return ref
+
+
+def step(model, graph, seed=1):
+    """One training step's output and gradients (x and edge_attr included)."""
+    x = graph.x.clone().requires_grad_()
+    e = graph.edge_attr.clone().requires_grad_() if model.edge_dim else None
+    torch.manual_seed(seed)  # the same dropout masks for both models
+    out = model(x, graph.edge_index, e)
+    torch.nn.functional.cross_entropy(out, graph.y).backward()
+    grads = [x.grad] + ([e.grad] if e is not None else [])
+    return out.detach(), grads + [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("num_groups", [2, 3])
+@pytest.mark.parametrize("num_layers", [1, 4])
+@pytest.mark.parametrize("conv", ["gen", "sage"])
+def test_shapes_and_repr(graph, num_groups, num_layers, conv):
+    edge_dim = 4 if conv == "gen" else None
+    model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=edge_dim,
+                   dropout=0.1, conv=conv).double()
+    out, grads = step(model, graph)
+    assert out.shape == (30, 3)
+    assert all(g is not None for g in grads)
+    assert len(model.layers) == num_layers
+    assert model.layers[0].num_groups == num_groups
+    assert str(model).startswith(f"RevGNN(\n  6, 12, 3, num_layers={num_layers}, "
+                                 f"num_groups={num_groups}, memory_efficient=True\n")
+
+
+@pytest.mark.parametrize("num_groups", [2, 3, 4])
+@pytest.mark.parametrize("num_layers", [1, 4])
+def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
+    torch.manual_seed(0)
+    model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4,
+                   dropout=0.2).double()
+    out, grads = step(model, graph)
+    out_ref, grads_ref = step(twin(model), graph)
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    assert len(grads) == len(grads_ref)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
+
+
+def test_gradients_match_in_float32(graph):
+    """float32: the rebuilt activations carry rounding errors; agree to 1e-4."""
+    torch.manual_seed(0)
+    model = RevGNN(6, 16, 3, 16, edge_dim=4, dropout=0.1)
+    graph32 = copy.copy(graph)
+    graph32.x, graph32.edge_attr = graph.x.float(), graph.edge_attr.float()
+    _, grads = step(model, graph32)
+    _, grads_ref = step(twin(model), graph32)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_matches_a_model_built_on_pyg_group_add_rev(graph):
+    torch.manual_seed(0)
+    model = RevGNN(6, 12, 3, 3, dropout=0.2).double()  # no edge features: GroupAddRev
+    pyg = copy.deepcopy(model)  # would split D-wide edge features into the groups
+    pyg.layers = torch.nn.ModuleList(GroupAddRev(layer.blocks) for layer in pyg.layers)
+    out, grads = step(model, graph)
+    out_pyg, grads_pyg = step(pyg, graph)
+    torch.testing.assert_close(out, out_pyg, rtol=0, atol=1e-12)
+    for g, g_pyg in zip(grads, grads_pyg):
+        torch.testing.assert_close(g, g_pyg, rtol=0, atol=1e-10)
+
+
+def test_inference_frees_nothing_and_matches_training(graph):
+    torch.manual_seed(0)
+    model = RevGNN(6, 12, 3, 4, edge_dim=4).double()  # dropout 0: train == eval
+    x = graph.x.clone()
+    train_out = model(x, graph.edge_index, graph.edge_attr)
+    with torch.no_grad():
+        no_grad_out = model(x, graph.edge_index, graph.edge_attr)
+    model.eval()
+    eval_out = model(x, graph.edge_index, graph.edge_attr)
+    torch.testing.assert_close(x, graph.x, rtol=0, atol=0)  # x is still readable
+    torch.testing.assert_close(no_grad_out, train_out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(eval_out, train_out, rtol=0, atol=1e-12)
+
+
+def test_shared_dropout_one_mask_per_forward_pass(graph):
+    torch.manual_seed(0)
+    model = RevGNN(6, 12, 3, 2, dropout=0.5).double()
+    out1 = model(graph.x, graph.edge_index)
+    mask1 = [d.mask for d in model.group_dropouts]
+    out2 = model(graph.x, graph.edge_index)
+    assert not torch.allclose(out1, out2)  # a new mask each forward pass
+    assert mask1[0].shape == (30, 6)  # group i uses column block i of one N x D mask
+    blocks = [block for layer in model.layers for block in layer.blocks]
+    assert all(b.dropout is model.group_dropouts[i % 2] for i, b in enumerate(blocks))
+    model.eval()
+    torch.testing.assert_close(model(graph.x, graph.edge_index),
+                               model(graph.x, graph.edge_index), rtol=0, atol=0)
+
+
+def test_parameters_per_layer():
+    def count(model):
+        return sum(p.numel() for p in model.parameters())
+
+    D = 16
+    for C in (2, 4, 8):
+        g = D // C
+        one, two = (RevGNN(6, D, 3, L, num_groups=C, edge_dim=4) for L in (1, 2))
+        per_layer = count(two) - count(one)
+        # each group: LayerNorm 2g, edge projection D -> g, MLP [g, 2g, g] with LayerNorm
+        assert per_layer == C * (2 * g + (D * g + g) + (4 * g * g + 7 * g))
+        if C == 2:  # the official code's count
+            assert per_layer == 12 * g * g + 20 * g
+    # RevGNN-Deep on ogbn-proteins (1001 layers x 80 channels, 8 edge features, 112
+    # tasks, plus a Linear(8, 8) species encoder outside this model): 20,031,384
+    one, two = (RevGNN(16, 80, 112, L, edge_dim=8) for L in (1, 2))
+    assert count(one) + 1000 * (count(two) - count(one)) + 8 * 8 + 8 == 20_031_384
+
+
+def test_any_pyg_conv(graph):
+    model = RevGNN(6, 8, 3, 2, conv=lambda i, o: GraphConv(i, o)).double()
+    out, grads = step(model, graph)
+    _, grads_ref = step(twin(model), graph)
+    assert out.shape == (30, 3)
+    for g, g_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(hidden_channels=10, num_groups=3), "hidden_channels=10 must split into "
+                                             "num_groups=3 equal groups"),
+    (dict(num_groups=1), "num_groups=1"),
+    (dict(num_groups=0), "num_groups must be a positive integer, got 0"),
+])
+def test_bad_arguments(kwargs, match):
+    args = dict(in_channels=6, hidden_channels=12, out_channels=3, num_layers=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        RevGNN(**args)
+
+
+def activation_bytes(model, graph):
+    """Peak tensor memory of a training step above parameters and their gradients
+    (gradients are allocated before the measurement, so they are not counted)."""
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+
+    def train_step():
+        out = model(graph.x, graph.edge_index, graph.edge_attr)
+        torch.nn.functional.cross_entropy(out, graph.y).backward()
+
+    return measure_peak_bytes(train_step)
+
+
+def test_activation_memory_does_not_grow_with_depth():
+    graph = random_graph(100, 400, 8, edge_dim=4, num_classes=3, seed=0)
+    mem = {}
+    for cls in (RevGNN, ResGNN):
+        for depth in (4, 32):
+            torch.manual_seed(0)
+            mem[cls.__name__, depth] = activation_bytes(
+                cls(8, 16, 3, depth, edge_dim=4, dropout=0.1), graph)
+    assert mem["RevGNN", 32] <= 1.05 * mem["RevGNN", 4]
+    assert mem["ResGNN", 32] > 4 * mem["ResGNN", 4]
