@@ -440,6 +440,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-layers", type=int, default=None, help="override the preset's depth")
     p.add_argument("--hidden-channels", type=int, default=None,
                    help="override the preset's width")
+    p.add_argument("--fold-edge-encoder", action="store_true",
+                   help="RevGNN presets: fold the shared edge encoder into each block's edge "
+                        "projection (same function and parameters; less memory and time)")
     p.add_argument("--num-parts", type=int, default=10)
     p.add_argument("--eval-views", type=int, default=1)
     p.add_argument("--eval-parts", type=int, default=5)
@@ -482,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                       epochs=args.epochs, device=device, amp=args.amp,
                       num_layers=args.num_layers, hidden_channels=args.hidden_channels,
                       lr=args.lr, num_parts=args.num_parts, eval_views=args.eval_views,
-                      eval_parts=args.eval_parts, eval_every=args.eval_every, seed=args.seed)
+                      eval_parts=args.eval_parts, eval_every=args.eval_every, seed=args.seed,
+                      overrides={"fold_edge_encoder": True} if args.fold_edge_encoder else {})
     try:
         summary = train(cfg, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt:

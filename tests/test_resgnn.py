@@ -30,8 +30,9 @@ def test_resblock_is_x_plus_preactivation_block(graph):
     block = ResBlock(8, "gen", edge_dim=4)
     x = torch.randn(30, 8)
     f = block.block
-    # f(X) = GENConv(ReLU(LN(X)))
-    expected = x + f.conv(torch.relu(f.norm(x)), graph.edge_index, graph.edge_attr)
+    # f(X) = GENConv(ReLU(LN(X)), A, U W_p^T + b_p)
+    edges = f.edge_proj(graph.edge_attr)
+    expected = x + f.conv(torch.relu(f.norm(x)), graph.edge_index, edges)
     assert torch.allclose(block(x, graph.edge_index, graph.edge_attr), expected)
 
 

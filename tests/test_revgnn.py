@@ -180,3 +180,35 @@ def test_activation_memory_does_not_grow_with_depth():
                 cls(8, 16, 3, depth, edge_dim=4, dropout=0.1), graph)
     assert mem["RevGNN", 32] <= 1.05 * mem["RevGNN", 4]
     assert mem["ResGNN", 32] > 4 * mem["ResGNN", 4]
+
+
+@pytest.mark.parametrize("memory_efficient", [True, False])
+def test_folded_edge_encoder_is_the_same_function_with_the_same_parameters(memory_efficient):
+    """Folding W_e (F_e -> D) into each block's W_p (D -> D/C) changes only the order of
+    the products: same parameter count, outputs and gradients (float64)."""
+    graph = random_graph(30, 120, 6, edge_dim=4, seed=0, dtype=torch.float64)
+    models = []
+    for fold in (False, True):
+        torch.manual_seed(0)
+        models.append(RevGNN(6, 12, 3, 3, edge_dim=4, fold_edge_encoder=fold,
+                             memory_efficient=memory_efficient).double())
+    plain, folded = models
+    assert folded.fold_edge_encoder and not plain.fold_edge_encoder
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in folded.named_parameters()]
+    for (_, a), (_, b) in zip(plain.named_parameters(), folded.named_parameters()):
+        assert torch.equal(a, b)
+    outs = []
+    for model in models:
+        out = model(graph.x, graph.edge_index, graph.edge_attr)
+        out.pow(2).sum().backward()
+        outs.append(out)
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-12)
+    for (name, a), (_, b) in zip(plain.named_parameters(), folded.named_parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-10, msg=name)
+    assert folded.edge_encoder.weight.grad.abs().sum() > 0  # W_e is trained through the fold
+
+
+def test_folding_needs_a_gen_block_with_an_edge_projection():
+    from revgnn_edu.nn import GNNBlock
+    with pytest.raises(ValueError, match="edge_encoder folding needs a GENConv block"):
+        GNNBlock(8, "gcn", edge_encoder=torch.nn.Linear(4, 16))

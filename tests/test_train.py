@@ -31,12 +31,15 @@ def _comparable(rows):
 def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
     code = main(["--preset", "revgnn-deep", "--num-layers", "2", "--hidden-channels", "8",
                  "--data-root", str(fake_root), "--epochs", "2", "--out", str(tmp_path),
-                 "--device", "cpu", "--num-parts", "2", "--no-progress"])
+                 "--device", "cpu", "--num-parts", "2", "--no-progress",
+                 "--fold-edge-encoder"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["epochs_done"] == 2 and 0.0 <= summary["best_valid"] <= 1.0
     rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2]
+    stored = torch.load(tmp_path / CHECKPOINT, weights_only=False)["config"]
+    assert stored["overrides"] == {"fold_edge_encoder": True}
     assert {"loss", "train_rocauc", "valid_rocauc", "test_rocauc"} <= set(rows[0])
     assert (tmp_path / "best.pt").exists() and (tmp_path / CHECKPOINT).exists()
     # multi-view scoring of the best model: 1 view x 5 parts (the default) reproduces the log

@@ -49,6 +49,8 @@ class DeepGNN(nn.Module):
         if edge_dim is not None:
             check_channels("edge_dim", edge_dim)
             self.edge_encoder = nn.Linear(edge_dim, edge_channels or hidden_channels)
+        # set by models whose blocks fold the edge encoder into their own projection
+        self.fold_edge_encoder = False
         self.head_norm = nn.LayerNorm(hidden_channels)
         self.head_dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_channels, out_channels)
@@ -62,7 +64,8 @@ class DeepGNN(nn.Module):
             if edge_attr is None:
                 raise ValueError(f"{type(self).__name__} was built with edge_dim="
                                  f"{self.edge_dim} but edge_attr is None")
-            edge_attr = self.edge_encoder(edge_attr)  # U' = U W_e, shared by all layers
+            if not self.fold_edge_encoder:
+                edge_attr = self.edge_encoder(edge_attr)  # U' = U W_e, shared by all layers
         h = self.node_encoder(x)  # H^(0) = X W_in
         h = self.body(h, edge_index, edge_attr)  # H^(L)
         h = self.head_dropout(self.head_norm(h).relu())

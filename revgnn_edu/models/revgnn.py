@@ -40,6 +40,10 @@ class RevGNN(DeepGNN):
         conv (str or callable, optional): the inner conv, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+        fold_edge_encoder (bool, optional): fold the shared edge encoder
+            (:math:`F_e \to D`) into each block's edge projection (:math:`D \to D/C`):
+            the same parameters and function, but each block reads :math:`E \times F_e`
+            numbers instead of :math:`E \times D`. (default: :obj:`False`)
 
     Shapes:
         - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
@@ -50,7 +54,7 @@ class RevGNN(DeepGNN):
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, num_groups: int = 2, edge_dim: int | None = None,
                  dropout: float = 0.0, memory_efficient: bool = True,
-                 conv: ConvSpec = "gen", aggr: str = "max"):
+                 conv: ConvSpec = "gen", aggr: str = "max", fold_edge_encoder: bool = False):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers,
                          edge_dim=edge_dim, dropout=dropout)
         check_channels("num_groups", num_groups)
@@ -61,11 +65,14 @@ class RevGNN(DeepGNN):
         self.num_groups = num_groups
         g = hidden_channels // num_groups
         block_edge_dim = hidden_channels if edge_dim is not None else None
+        self.fold_edge_encoder = bool(fold_edge_encoder) and edge_dim is not None
+        folded = self.edge_encoder if self.fold_edge_encoder else None
         # one SharedDropout per group, shared by that group's block in every layer
         self.group_dropouts = nn.ModuleList(SharedDropout(dropout) for _ in range(num_groups))
         self.layers = nn.ModuleList(
             GroupReversible([GNNBlock(g, conv, edge_dim=block_edge_dim, dropout=drop,
-                                      aggr=aggr) for drop in self.group_dropouts],
+                                      aggr=aggr, edge_encoder=folded)
+                             for drop in self.group_dropouts],
                             memory_efficient=memory_efficient)
             for _ in range(num_layers))
 

@@ -60,6 +60,9 @@ class GNNBlock(nn.Module):
         dropout (float or nn.Module, optional): dropout probability, or a dropout
             module (e.g. a shared-mask dropout). (default: :obj:`0.0`)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+        edge_encoder (nn.Linear, optional): the model's shared edge encoder, to fold
+            into this block's edge projection; the block then takes raw edge features.
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, D)`, edge_index :math:`(2, E)`,
@@ -68,16 +71,40 @@ class GNNBlock(nn.Module):
     """
 
     def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
-                 dropout: float | nn.Module = 0.0, aggr: str = "max"):
+                 dropout: float | nn.Module = 0.0, aggr: str = "max",
+                 edge_encoder: nn.Linear | None = None):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
         self.dropout = dropout if isinstance(dropout, nn.Module) else nn.Dropout(dropout)
+        # GENConv's own edge projection (edge_dim -> channels) lives here, outside the
+        # conv, so that it can be folded with a shared edge encoder (see below).
+        self.edge_proj = None
+        if conv == "gen" and edge_dim is not None and edge_dim != channels:
+            self.edge_proj = nn.Linear(edge_dim, channels)
+            edge_dim = channels
         self.conv = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
         self._edge_attr = _takes_edge_attr(self.conv)
+        if edge_encoder is not None and self.edge_proj is None:
+            raise ValueError("edge_encoder folding needs a GENConv block whose edge_dim "
+                             f"differs from its channels ({channels})")
+        # Folding: U W_e^T + b_e followed by W_p^T + b_p is one linear map of the raw
+        # edge features, W_p W_e and W_p b_e + b_p: same parameters, same function, but
+        # each block reads E x F_e numbers instead of E x D. (The shared encoder is
+        # registered here too; model.parameters() lists it once.)
+        self.edge_encoder = edge_encoder
+
+    def _edges(self, edge_attr: Tensor) -> Tensor:
+        if self.edge_encoder is not None:  # folded: (W_p W_e) u + (W_p b_e + b_p)
+            w_p, w_e = self.edge_proj.weight, self.edge_encoder.weight
+            bias = self.edge_proj.bias + w_p @ self.edge_encoder.bias
+            return torch.nn.functional.linear(edge_attr, w_p @ w_e, bias)
+        return self.edge_proj(edge_attr)  # W_p u' + b_p, u' already encoded
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         h = self.dropout(self.norm(x).relu())  # pre-activation: LN -> ReLU -> dropout
         if self._edge_attr and edge_attr is not None:
+            if self.edge_proj is not None:
+                edge_attr = self._edges(edge_attr)  # U -> E x channels
             return self.conv(h, edge_index, edge_attr)  # message passing with edges U
         return self.conv(h, edge_index)
 
