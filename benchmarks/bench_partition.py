@@ -116,7 +116,12 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-pyg", action="store_true", help="time only our loader")
+    parser.add_argument("--out", default=None,
+                        help="write the results as JSON here (e.g. benchmarks/results/partition_cpu.json)")
     args = parser.parse_args(argv)
+    results = {"config": {"scale": args.scale, "parts": args.parts, "epochs": args.epochs,
+                          "torch": torch.__version__, "threads": torch.get_num_threads(),
+                          "cpus": os.cpu_count()}}
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs")
@@ -144,8 +149,12 @@ def main(argv=None) -> None:
     print(f"ours: epoch of {args.parts} subgraphs {ours_time:.3f} s wall, {ours_cpu:.3f} s CPU "
           f"(medians of {args.epochs}), {ours_kept:,} edges kept, peak extra RSS "
           f"{mem.extra_gb:.2f} GB")
+    results["graph"] = {"nodes": data.num_nodes, "edges": data.num_edges}
+    results["ours"] = {"preprocess_s": ours_pre, "epoch_s": ours_time, "epoch_cpu_s": ours_cpu,
+                       "edges_kept": ours_kept, "epoch_extra_rss_gb": mem.extra_gb}
 
     if args.skip_pyg:
+        _write(results, args.out)
         return
     # PyG: RandomNodeLoader draws a random node order per epoch (shuffle=True) and calls
     # Data.subgraph once per part.
@@ -163,6 +172,20 @@ def main(argv=None) -> None:
           f"(medians of {args.epochs}), {pyg_kept:,} edges kept")
     print(f"speed-up (pyg / ours, per epoch): {pyg_time / ours_time:.1f}x wall, "
           f"{pyg_cpu / ours_cpu:.1f}x CPU")
+    results["pyg"] = {"preprocess_s": pyg_pre, "epoch_s": pyg_time, "epoch_cpu_s": pyg_cpu,
+                      "edges_kept": pyg_kept}
+    results["speedup_wall"] = pyg_time / ours_time
+    results["speedup_cpu"] = pyg_cpu / ours_cpu
+    _write(results, args.out)
+
+
+def _write(results: dict, path) -> None:
+    if path:
+        import json
+        from pathlib import Path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from revgnn_edu.models.revgnn import RevGNN
 FULL = dict(
     # the main graph: small enough for 1001 layers on a CPU in a few minutes
     num_nodes=2000, num_edges=20000, in_channels=16, hidden=32, edge_dim=8, classes=8,
-    dropout=0.1, depths=[8, 32, 128, 1001], res_depths=[8, 32, 128],
+    dropout=0.1, depths=[8, 32, 128, 1001], res_depths=[8, 32, 128, 1001],
     cmp_depth=1001, time_depth=64, repeats=7,
     # float32 drift: a smaller graph, since the float64 reference keeps every activation
     drift_nodes=100, drift_edges=400, drift_depths=[1, 4, 16, 64, 256, 1001],
