@@ -67,3 +67,23 @@ def test_proteins_node_encoder_by_hand():
 def test_unknown_preset_lists_valid_names():
     with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'; valid presets: revgnn-deep"):
         build_model("revgnn-huge")
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_builds_shrunk_and_trains_a_step(preset):
+    from revgnn_edu.models import DEQGNN, WTRevGNN
+    model = build_model(preset, num_layers=2, hidden_channels=16, num_tasks=4)
+    family = PRESETS[preset].family
+    expected = {"resgnn": ResGNN, "revgnn": RevGNN, "wt-revgnn": WTRevGNN, "deq-gnn": DEQGNN}
+    assert type(model) is expected[family]
+    x = torch.cat([torch.rand(20, 8), torch.eye(8)[torch.randint(0, 8, (20,))]], dim=1)
+    step = lambda: model(x, torch.randint(0, 20, (2, 60)), torch.rand(60, 8))
+    if family == "deq-gnn":  # 2 solver iterations cannot converge: it must say so
+        from revgnn_edu.solvers import ConvergenceWarning
+        with pytest.warns(ConvergenceWarning, match="did not converge after 2 iterations"):
+            out = step()
+            out.sum().backward()
+    else:
+        out = step()
+        out.sum().backward()
+    assert out.shape == (20, 4)

@@ -23,6 +23,9 @@ class ResGNN(DeepGNN):
         aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
     """
 
+    #: weight tying (see :class:`~revgnn_edu.models.WTResGNN`): one block applied L times
+    tied = False
+
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, edge_dim: int | None = None, dropout: float = 0.0,
                  conv: ConvSpec = "gen", aggr: str = "max"):
@@ -31,11 +34,11 @@ class ResGNN(DeepGNN):
         block_edge_dim = hidden_channels if edge_dim is not None else None
         self.layers = nn.ModuleList(
             ResBlock(hidden_channels, conv, edge_dim=block_edge_dim, dropout=dropout,
-                     aggr=aggr) for _ in range(num_layers))
+                     aggr=aggr) for _ in range(1 if self.tied else num_layers))
 
     def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
-        for layer in self.layers:
-            h = layer(h, edge_index, edge_attr)  # H <- H + f_l(H)
+        for l in range(self.num_layers):
+            h = self.layers[0 if self.tied else l](h, edge_index, edge_attr)  # H + f_l(H)
         return h
 
 

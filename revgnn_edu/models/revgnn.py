@@ -51,6 +51,9 @@ class RevGNN(DeepGNN):
         - **output:** :math:`(N, F_{out})`
     """
 
+    #: weight tying (see :class:`~revgnn_edu.models.WTRevGNN`): one layer applied L times
+    tied = False
+
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, num_groups: int = 2, edge_dim: int | None = None,
                  dropout: float = 0.0, memory_efficient: bool = True,
@@ -74,7 +77,7 @@ class RevGNN(DeepGNN):
                                       aggr=aggr, edge_encoder=folded)
                              for drop in self.group_dropouts],
                             memory_efficient=memory_efficient)
-            for _ in range(num_layers))
+            for _ in range(1 if self.tied else num_layers))
 
     @property
     def memory_efficient(self) -> bool:
@@ -86,13 +89,19 @@ class RevGNN(DeepGNN):
         for layer in self.layers:
             layer.memory_efficient = bool(value)
 
-    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
-        # M ~ Bernoulli(1 - p) / (1 - p), N x D, drawn once for the whole forward pass
+    def share_dropout_mask(self, h: Tensor) -> None:
+        """Draw one mask M ~ Bernoulli(1 - p) / (1 - p), N x D, for the whole forward
+        pass; group i of every layer uses its i-th column block (none in eval mode)."""
         active = self.training and self.dropout > 0
-        mask = dropout_mask(h, self.dropout) if active else None
-        for i, drop in enumerate(self.group_dropouts):
-            drop.set_mask(mask.chunk(self.num_groups, dim=1)[i] if active else None)
-        for layer in self.layers:
+        masks = (dropout_mask(h, self.dropout).chunk(self.num_groups, dim=1) if active
+                 else [None] * self.num_groups)
+        for drop, mask in zip(self.group_dropouts, masks):
+            drop.set_mask(mask)
+
+    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+        self.share_dropout_mask(h)
+        for l in range(self.num_layers):
+            layer = self.layers[0 if self.tied else l]
             h = layer(h, edge_index, edge_attr)  # H <- GroupReversible_l(H, A, U)
         return h
 

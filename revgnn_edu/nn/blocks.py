@@ -43,7 +43,8 @@ def make_conv(conv: ConvSpec, in_channels: int, out_channels: int,
                      f"conv, got {conv!r}")
 
 
-def _takes_edge_attr(conv: nn.Module) -> bool:
+def takes_edge_attr(conv: nn.Module) -> bool:
+    """Whether a conv's forward accepts ``edge_attr``."""
     return "edge_attr" in inspect.signature(conv.forward).parameters
 
 
@@ -83,7 +84,7 @@ class GNNBlock(nn.Module):
             self.edge_proj = nn.Linear(edge_dim, channels)
             edge_dim = channels
         self.conv = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
-        self._edge_attr = _takes_edge_attr(self.conv)
+        self._edge_attr = takes_edge_attr(self.conv)
         if edge_encoder is not None and self.edge_proj is None:
             raise ValueError("edge_encoder folding needs a GENConv block whose edge_dim "
                              f"differs from its channels ({channels})")

@@ -4,30 +4,30 @@ A deep equilibrium GNN replaces :math:`L` weight-tied layers by the fixed point
 :math:`Z^\\star = f_\\theta(Z^\\star, \\tilde X, A, U)` of one block. The block must be
 the same function every time the solver calls it, so its dropout mask is drawn once per
 forward pass (:class:`~revgnn_edu.nn.dropout.SharedDropout`), and it must be close to a
-contraction for the solver to converge: its output is layer-normalized, like the
-MDEQ block of Bai et al. (2020) that the paper's DEQ-GNN follows, with graph
-convolutions in place of image convolutions.
+contraction for the solver to converge: its output is layer-normalized, as in the
+multiscale DEQ blocks of Bai et al. (2020), with graph convolutions in place of image
+convolutions.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .blocks import ConvSpec, _takes_edge_attr, check_channels, make_conv
+from .blocks import ConvSpec, check_channels, make_conv, takes_edge_attr
 from .dropout import SharedDropout
 
 __all__ = ["DEQGraphBlock"]
 
 
 class DEQGraphBlock(nn.Module):
-    r"""The DEQ-GNN block :math:`f_\theta`: two graph convolutions with normalization,
-    a residual connection and input injection (MDEQ's residual block, on graphs).
+    r"""The DEQ-GNN block :math:`f_\theta`: two graph convolutions with input injection,
+    normalization and a residual connection.
 
     .. math::
         \hat Z &= \mathrm{drop}_M\big(\mathrm{ReLU}(\mathrm{LN}_1(
-            \mathrm{conv}_1(Z, A, U)))\big)
+            \mathrm{conv}_1(Z, A, U) + \tilde X))\big)
 
-        f_\theta(Z, \tilde X, A, U) &= \mathrm{LN}_3\Big(\mathrm{ReLU}\big(Z +
-            \mathrm{LN}_2(\mathrm{conv}_2(\hat Z, A, U) + \tilde X)\big)\Big)
+        f_\theta(Z, \tilde X, A, U) &= \mathrm{LN}_2\big(Z +
+            \mathrm{conv}_2(\hat Z, A, U)\big)
 
     :math:`\tilde X` is the input injection (the encoded node features) and :math:`M`
     one dropout mask, drawn by ``block.dropout.resample(x)`` once per forward pass and
@@ -59,9 +59,8 @@ class DEQGraphBlock(nn.Module):
         self.conv2 = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
         self.norm1 = nn.LayerNorm(channels)
         self.norm2 = nn.LayerNorm(channels)
-        self.norm3 = nn.LayerNorm(channels)
         self.dropout = SharedDropout(dropout)
-        self._edge_attr = _takes_edge_attr(self.conv1)
+        self._edge_attr = takes_edge_attr(self.conv1)
 
     def _conv(self, conv: nn.Module, z: Tensor, edge_index: Tensor,
               edge_attr: Tensor | None) -> Tensor:
@@ -75,12 +74,11 @@ class DEQGraphBlock(nn.Module):
             raise ValueError(f"z and x_inj must both have shape (num_nodes, "
                              f"{self.channels}), got {tuple(z.shape)} and "
                              f"{tuple(x_inj.shape)}")
-        # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U))))
-        h = self.dropout(self.norm1(self._conv(self.conv1, z, edge_index, edge_attr)).relu())
-        # LN_2(conv_2(Z^, A, U) + X~): the input injection
-        h = self.norm2(self._conv(self.conv2, h, edge_index, edge_attr) + x_inj)
-        # LN_3(ReLU(Z + ...)): residual, then normalize
-        return self.norm3((z + h).relu())
+        # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U) + X~))): input injection
+        h = self.norm1(self._conv(self.conv1, z, edge_index, edge_attr) + x_inj)
+        h = self.dropout(h.relu())
+        # f(Z) = LN_2(Z + conv_2(Z^, A, U)): residual, then normalize
+        return self.norm2(z + self._conv(self.conv2, h, edge_index, edge_attr))
 
     def extra_repr(self) -> str:
         return f"{self.channels}"

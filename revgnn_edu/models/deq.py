@@ -1,0 +1,150 @@
+"""DEQ-GNN: a GNN of infinite depth, whose training memory does not grow with iterations."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ..nn.blocks import ConvSpec
+from ..nn.deq_block import DEQGraphBlock
+from ..nn.implicit import DEQFixedPoint, unrolled
+from ..solvers import SolverInfo
+from .base import DeepGNN
+
+__all__ = ["DEQGNN"]
+
+MODES = ("implicit", "unrolled")
+
+
+class DEQGNN(DeepGNN):
+    r"""The deep equilibrium GNN of the `"Training Graph Neural Networks with 1000
+    Layers" <https://arxiv.org/abs/2106.07476>`_ paper: the output of the body is the
+    fixed point of one weight-tied graph block,
+
+    .. math::
+        Z^\star = f_\theta(Z^\star, \tilde X, A, U), \qquad \tilde X = H^{(0)},
+
+    with :math:`f_\theta` the :class:`~revgnn_edu.nn.deq_block.DEQGraphBlock`, found by
+    a fixed-point solver from :math:`Z_0 = 0` without storing a graph. Gradients come from
+    implicit differentiation (:class:`~revgnn_edu.nn.implicit.DEQFixedPoint`), so
+    training memory does not depend on the number of solver iterations.
+
+    With ``mode="unrolled"`` the body is instead :math:`K` weight-tied steps
+    :math:`Z_{k+1} = f_\theta(Z_k, \tilde X, A, U)` backpropagated through (memory
+    :math:`O(KND)`): the paper's pretraining, which warm-starts :math:`\theta` before
+    switching to ``mode="implicit"``.
+
+    Args:
+        in_channels, hidden_channels, out_channels, edge_dim, dropout:
+            see :class:`~revgnn_edu.models.base.DeepGNN`.
+        num_layers (int, optional): the iteration budget :math:`K`: ``max_iter`` of the
+            forward solve (and of the adjoint solve unless ``backward_max_iter`` is
+            given); it may be changed after construction. (default: :obj:`50`)
+        conv (str or callable, optional): the block's convs. (default: ``"gen"``)
+        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+        solver (str or callable, optional): ``"anderson"``, ``"broyden"``,
+            ``"fixed_point_iteration"`` or a solver function. (default: ``"anderson"``)
+        tol (float, optional): forward tolerance (relative residual). (default: :obj:`1e-4`)
+        solver_kwargs (dict, optional): extra solver options, e.g. ``{"m": 5}``.
+        backward_solver, backward_tol, backward_max_iter, backward_solver_kwargs,
+            jacobian_free: options of the adjoint solve, see
+            :class:`~revgnn_edu.nn.implicit.DEQFixedPoint` (default: as the forward).
+        raise_on_failure (bool, optional): raise
+            :class:`~revgnn_edu.solvers.ConvergenceError` instead of warning when a
+            solve misses its tolerance. (default: :obj:`False`)
+        mode (str, optional): ``"implicit"`` or ``"unrolled"``. (default: ``"implicit"``)
+        unrolled_steps (int, optional): :math:`K` in unrolled mode.
+            (default: :obj:`None`, ``num_layers``)
+
+    Attributes:
+        last_forward_info (SolverInfo): the last forward solve's record.
+        last_backward_info (SolverInfo): the last adjoint solve's record.
+
+    Shapes:
+        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
+          edge_attr :math:`(E, edge\_dim)` (optional)
+        - **output:** :math:`(N, F_{out})`
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int = 50, edge_dim: int | None = None, dropout: float = 0.0,
+                 conv: ConvSpec = "gen", aggr: str = "max",
+                 solver: str | Callable = "anderson", tol: float = 1e-4,
+                 solver_kwargs: dict[str, Any] | None = None,
+                 backward_solver: str | Callable | None = None,
+                 backward_tol: float | None = None, backward_max_iter: int | None = None,
+                 backward_solver_kwargs: dict[str, Any] | None = None,
+                 jacobian_free: bool = False, raise_on_failure: bool = False,
+                 mode: str = "implicit", unrolled_steps: int | None = None):
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
+                         edge_dim=edge_dim, dropout=dropout)
+        block_edge_dim = hidden_channels if edge_dim is not None else None
+        block = DEQGraphBlock(hidden_channels, conv, edge_dim=block_edge_dim,
+                              dropout=dropout, aggr=aggr)
+        self.deq = DEQFixedPoint(
+            block, solver=solver, tol=tol, max_iter=num_layers, solver_kwargs=solver_kwargs,
+            backward_solver=backward_solver, backward_tol=backward_tol,
+            backward_max_iter=backward_max_iter,
+            backward_solver_kwargs=backward_solver_kwargs, jacobian_free=jacobian_free,
+            raise_on_failure=raise_on_failure)
+        self._backward_follows = backward_max_iter is None  # adjoint limit = K too
+        self.mode = mode
+        self.unrolled_steps = unrolled_steps
+
+    @property
+    def block(self) -> DEQGraphBlock:
+        """The equilibrium map :math:`f_\\theta`."""
+        return self.deq.f
+
+    @property
+    def mode(self) -> str:
+        """``"implicit"`` (fixed point, implicit gradients) or ``"unrolled"``."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        self._mode = value
+
+    @property
+    def unrolled_steps(self) -> int:
+        """:math:`K` in unrolled mode (``num_layers`` unless set)."""
+        return self.num_layers if self._unrolled_steps is None else self._unrolled_steps
+
+    @unrolled_steps.setter
+    def unrolled_steps(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"unrolled_steps must be a positive integer or None, "
+                             f"got {value!r}")
+        self._unrolled_steps = value
+
+    @property
+    def last_forward_info(self) -> SolverInfo | None:
+        """The last forward solve's record (iterations, residuals, converged)."""
+        return self.deq.last_forward_info
+
+    @property
+    def last_backward_info(self) -> SolverInfo | None:
+        """The last adjoint solve's record."""
+        return self.deq.last_backward_info
+
+    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
+        x_inj = h  # input injection X~ = H^(0)
+        self.block.dropout.resample(h)  # one mask M for every evaluation of f
+        z0 = torch.zeros_like(h)  # Z_0 = 0
+        if self.mode == "unrolled":
+            # Z_{k+1} = f(Z_k, X~, A, U), K steps, backpropagated through
+            return unrolled(self.block, z0, (x_inj, edge_index, edge_attr),
+                            steps=self.unrolled_steps)
+        self.deq.max_iter = self.num_layers  # K = num_layers
+        if self._backward_follows:
+            self.deq.backward_max_iter = self.num_layers
+        # Z* = f(Z*, X~, A, U); dL/dtheta by implicit differentiation
+        return self.deq(z0, x_inj, edge_index, edge_attr)
+
+    def extra_repr(self) -> str:
+        steps = f", unrolled_steps={self.unrolled_steps}" if self.mode == "unrolled" else ""
+        return f"{super().extra_repr()}, mode={self.mode}{steps}"
