@@ -5,7 +5,7 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 
-__all__ = ["plot_sweep", "plot_curves"]
+__all__ = ["plot_sweep", "plot_curves", "save_metrics_plot"]
 
 
 def plot_sweep(series: dict[str, Sequence[dict]], x: str, y: str = "peak_mib", ax=None,
@@ -52,3 +52,16 @@ def plot_curves(history: Sequence[dict], keys: Sequence[str], x: str = "epoch", 
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def save_metrics_plot(rows: Sequence[dict], path) -> None:
+    """Save the loss and ROC-AUC curves of a training run (rows of ``metrics.jsonl``)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    plot_curves(rows, ["loss"], ax=axes[0], title="training loss")
+    scored = [r for r in rows if "valid_rocauc" in r]
+    if scored:
+        plot_curves(scored, ["train_rocauc", "valid_rocauc", "test_rocauc"], ax=axes[1],
+                    title="ROC-AUC")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -7,7 +7,7 @@ step (lr 0.001, gradient-norm clipping 1.0, BCE-with-logits over the 112 tasks) 
 subgraph of each part. After each epoch the model is evaluated (ROC-AUC averaged over
 views of random partitions), a line is appended to ``metrics.jsonl``, the best-validation
 weights go to ``best.pt`` and everything needed to continue goes to ``checkpoint.pt``,
-each written atomically. ``--resume`` continues from ``checkpoint.pt``; on the CPU a
+each written atomically; ``metrics.png`` plots the log at the end of the run. ``--resume`` continues from ``checkpoint.pt``; on the CPU a
 resumed run follows the same trajectory as an uninterrupted one.
 
 Several GPUs or machines: launch the same command with ``torchrun``; every process draws
@@ -38,6 +38,7 @@ from .data.ogbn_proteins import load_ogbn_proteins, mean_rocauc
 from .data.partition import RandomPartitionLoader, multi_view_predict
 from .data.ogbn_proteins import NUM_SPECIES
 from .models.presets import PRESETS, build_model
+from .plotting import save_metrics_plot
 
 __all__ = ["TrainConfig", "train", "training_step", "evaluate", "evaluate_checkpoint",
            "init_distributed", "proteins_node_input", "read_metrics", "main", "atomic_save",
@@ -46,6 +47,7 @@ __all__ = ["TrainConfig", "train", "training_step", "evaluate", "evaluate_checkp
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 METRICS = "metrics.jsonl"
+PLOT = "metrics.png"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -269,6 +271,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             bar.set_postfix(loss=f"{row['loss']:.4f}", valid=f"{best['best_valid']:.4f}")
         _barrier()
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    if rank == 0:
+        save_metrics_plot(read_metrics(out), out / PLOT)
     best = _broadcast(best)
     return {**best, "epochs_done": cfg.epochs,
             "seconds_per_epoch": sum(times) / len(times) if times else None,

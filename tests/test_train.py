@@ -42,6 +42,7 @@ def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
     assert stored["overrides"] == {"fold_edge_encoder": True}
     assert {"loss", "train_rocauc", "valid_rocauc", "test_rocauc"} <= set(rows[0])
     assert (tmp_path / "best.pt").exists() and (tmp_path / CHECKPOINT).exists()
+    assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"  # the plot of the log
     # multi-view scoring of the best model: 1 view x 5 parts (the default) reproduces the log
     scores = evaluate_checkpoint(tmp_path, num_views=1, num_parts=5, device="cpu")
     assert scores["epoch"] == summary["best_epoch"]
