@@ -115,9 +115,10 @@ def bench_depth(cfg, data, backend, device):
             model = build(cls, cfg, depth, device)
             start = time.perf_counter()
             peak = activation_bytes(model, data, backend, device)
-            rows.append(dict(model=cls.__name__, depth=depth, bytes=peak))
-            log(f"  {cls.__name__:7s} L={depth:5d}: {format_bytes(peak):>12s}  "
-                f"({time.perf_counter() - start:.1f} s)")
+            step_s = step_times({"m": model}, data, device, repeats=1)["m"]  # after a warm-up
+            rows.append(dict(model=cls.__name__, depth=depth, bytes=peak, step_s=step_s))
+            log(f"  {cls.__name__:7s} L={depth:5d}: {format_bytes(peak):>12s}, step "
+                f"{step_s:.3f} s  ({time.perf_counter() - start:.1f} s)")
             del model
     rev = {r["depth"]: r["bytes"] for r in rows if r["model"] == "RevGNN"}
     res = {r["depth"]: r["bytes"] for r in rows if r["model"] == "ResGNN"}

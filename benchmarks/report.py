@@ -32,14 +32,20 @@ def reversible_section(r: dict, title: str) -> list[str]:
              f"Graph: N={c['num_nodes']:,}, E={c['num_edges']:,}, D={c['hidden']}, C=2, "
              f"edge_dim={c['edge_dim']}, dropout {c['dropout']}; device `{c['device']}`, "
              f"memory backend `{c['backend']}`, torch {c['torch']}.", "",
-             "Activation memory of one training step (peak minus parameters and gradients):", "",
-             "| depth | RevGNN | ResGNN |", "|---|---|---|"]
+             "Activation memory of one training step (peak minus parameters and gradients), "
+             "and the time of one step (a single timing after a warm-up):", "",
+             "| depth | RevGNN memory | ResGNN memory | RevGNN step | ResGNN step | time ratio |",
+             "|---|---|---|---|---|---|"]
     rows = r["depth_memory"]["rows"]
-    by = {(row["model"], row["depth"]): row["bytes"] for row in rows}
+    by = {(row["model"], row["depth"]): row for row in rows}
     for depth in sorted({row["depth"] for row in rows}):
-        res = by.get(("ResGNN", depth))
-        res = _mib(res) if res is not None else "not run (it would need gigabytes)"
-        lines.append(f"| {depth} | {_mib(by[('RevGNN', depth)])} | {res} |")
+        rev, res = by[("RevGNN", depth)], by.get(("ResGNN", depth))
+        if res is None:
+            lines.append(f"| {depth} | {_mib(rev['bytes'])} | not run | | | |")
+            continue
+        times = (f"{rev['step_s']:.3f} s | {res['step_s']:.3f} s | {rev['step_s'] / res['step_s']:.2f}"
+                 if "step_s" in rev and "step_s" in res else " | | ")
+        lines.append(f"| {depth} | {_mib(rev['bytes'])} | {_mib(res['bytes'])} | {times} |")
     dm, pyg, st = r["depth_memory"], r["vs_group_add_rev"], r["step_time"]
     lines += ["", f"- RevGNN activation memory, {max(c['depths'])} / {min(c['depths'])} layers: "
                   f"**{dm['rev_ratio']:.3f}** (target <= 1.05)",
