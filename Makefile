@@ -5,6 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.revgnn_edu-installed
 NB     ?= [0-9]*.ipynb
+# JupyterLab refuses to run as root unless told to (containers often run as root)
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_NOTEBOOKS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
 .PHONY: setup lab test unit nbtest notebooks bench clean help
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
 
 test: setup
 	$(PY) -m pytest tests notebooks $(PYTEST_NOTEBOOKS)
