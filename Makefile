@@ -42,8 +42,7 @@ notebooks: setup
 	cd notebooks && for nb in $(NB); do \
 	    echo "executing $$nb"; \
 	    ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	        --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 \
-	        --ExecutePreprocessor.store_widget_state=False "$$nb" || exit 1; \
+	        --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=900 "$$nb" || exit 1; \
 	done
 
 bench: setup
