@@ -206,7 +206,7 @@ def test_unrolled_pretraining_then_implicit(tiny):
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        DEQGNN(3, 4, 2, **kwargs)
+        DEQGNN(3, 4, 2, **{"num_layers": 5, **kwargs})
 
 
 def test_training_memory_does_not_grow_with_iterations():

@@ -87,3 +87,38 @@ def test_every_preset_builds_shrunk_and_trains_a_step(preset):
         out = step()
         out.sum().backward()
     assert out.shape == (20, 4)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+    (dict(num_layers=-3), "num_layers must be a positive integer, got -3"),
+    (dict(hidden_channels=0), "hidden_channels must be a positive integer, got 0"),
+    (dict(hidden_channels=-8), "hidden_channels must be a positive integer, got -8"),
+    (dict(num_tasks=0), "num_tasks must be a positive integer, got 0"),
+])
+def test_build_model_rejects_zero_and_negative_sizes(kwargs, match):
+    # 0 used to mean "the preset's value" (num_layers or spec.num_layers)
+    with pytest.raises(ValueError, match=match):
+        build_model("revgnn-112-64", **kwargs)
+
+
+def _all_model_classes():
+    from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
+    return [PlainGNN, ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN]
+
+
+@pytest.mark.parametrize("cls", _all_model_classes(), ids=lambda c: c.__name__)
+def test_one_constructor_contract(cls):
+    """(in_channels, hidden_channels, out_channels, num_layers, *, ...) for every model:
+    a fifth positional argument is an error (it was num_groups in RevGNN but edge_dim
+    in ResGNN), and num_layers has no default."""
+    assert cls(6, 8, 3, 2).hidden_channels == 8
+    with pytest.raises(TypeError, match="positional argument"):
+        cls(6, 8, 3, 2, 4)
+    with pytest.raises(TypeError, match="num_layers"):
+        cls(6, 8, 3)
+    for name in ("in_channels", "hidden_channels", "out_channels", "num_layers"):
+        args = dict(in_channels=6, hidden_channels=8, out_channels=3, num_layers=2)
+        args[name] = 0
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer, got 0"):
+            cls(**args)

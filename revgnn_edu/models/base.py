@@ -33,7 +33,7 @@ class DeepGNN(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, edge_dim: int | None = None, dropout: float = 0.0,
+                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
                  edge_channels: int | None = None):
         super().__init__()
         self.in_channels = check_channels("in_channels", in_channels)

@@ -68,7 +68,7 @@ class DEQGNN(DeepGNN):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 50, edge_dim: int | None = None, dropout: float = 0.0,
+                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
                  conv: ConvSpec = "gen", aggr: str = "max",
                  solver: str | Callable = "anderson", tol: float = 1e-4,
                  solver_kwargs: dict[str, Any] | None = None,

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.ogbn_proteins import NUM_SPECIES
+from ..nn.blocks import check_channels
 from .resgnn import ResGNN
 from .revgnn import RevGNN
 
@@ -97,8 +98,10 @@ def build_model(preset: str, num_tasks: int = 112, num_layers: int | None = None
     Args:
         preset (str): one of :data:`PRESETS`, e.g. ``"revgnn-deep"`` (1001 x 80).
         num_tasks (int, optional): number of binary tasks. (default: :obj:`112`)
-        num_layers (int, optional): shrink or grow the preset's depth.
-        hidden_channels (int, optional): change the preset's width.
+        num_layers (int, optional): shrink or grow the preset's depth (a positive
+            integer; :obj:`None` keeps the preset's).
+        hidden_channels (int, optional): change the preset's width (a positive
+            integer; :obj:`None` keeps the preset's).
         **overrides: other constructor arguments, e.g. ``dropout=0.0``.
 
     Returns:
@@ -107,11 +110,16 @@ def build_model(preset: str, num_tasks: int = 112, num_layers: int | None = None
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
     spec = PRESETS[preset]
-    hidden = hidden_channels or spec.hidden_channels
+    # None keeps the preset's value; 0 and negatives are errors, never "the default"
+    hidden = spec.hidden_channels if hidden_channels is None else hidden_channels
+    layers = spec.num_layers if num_layers is None else num_layers
+    for name, value in (("num_tasks", num_tasks), ("num_layers", layers),
+                        ("hidden_channels", hidden)):
+        check_channels(name, value)
     kwargs = dict(edge_dim=PROTEINS_EDGE_DIM, dropout=spec.dropout)
     kwargs.update(overrides)
-    model = _family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks,
-                                       num_layers or spec.num_layers, **kwargs)
+    model = _family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks, layers,
+                                       **kwargs)
     model.node_encoder = ProteinsNodeEncoder(hidden)
     model.preset = preset
     return model

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..nn.blocks import ConvSpec, ResBlock, make_conv
+from ..nn.blocks import ConvSpec, ResBlock, check_channels, make_conv
 from .base import DeepGNN
 
 __all__ = ["PlainGNN", "ResGNN"]
@@ -27,7 +27,7 @@ class ResGNN(DeepGNN):
     tied = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, edge_dim: int | None = None, dropout: float = 0.0,
+                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
                  conv: ConvSpec = "gen", aggr: str = "max"):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers,
                          edge_dim=edge_dim, dropout=dropout)
@@ -59,10 +59,11 @@ class PlainGNN(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, dropout: float = 0.5, conv: ConvSpec = "gcn"):
+                 num_layers: int, *, dropout: float = 0.5, conv: ConvSpec = "gcn"):
         super().__init__()
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
+                            ("out_channels", out_channels), ("num_layers", num_layers)):
+            setattr(self, name, check_channels(name, value))
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))
         self.dropout = nn.Dropout(dropout)

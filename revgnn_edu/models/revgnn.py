@@ -55,7 +55,7 @@ class RevGNN(DeepGNN):
     tied = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, num_groups: int = 2, edge_dim: int | None = None,
+                 num_layers: int, *, num_groups: int = 2, edge_dim: int | None = None,
                  dropout: float = 0.0, memory_efficient: bool = True,
                  conv: ConvSpec = "gen", aggr: str = "max", fold_edge_encoder: bool = False):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers,
