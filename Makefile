@@ -8,12 +8,16 @@ NB     ?= [0-9]*.ipynb
 # JupyterLab refuses to run as root unless told to (containers often run as root)
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_NOTEBOOKS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+# Another machine's rounding, reproduced here: generic ATen kernels, MKL's reproducible mode
+PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 
-.PHONY: setup lab test unit nbtest notebooks bench clean help
+.PHONY: setup lab test unit nbtest test-portable test-browser notebooks bench clean help
 
 help:
 	@echo "make lab        set up .venv and open the tutorials in JupyterLab"
 	@echo "make test       set up .venv, run the unit tests and nbval on every notebook"
+	@echo "make test-portable  nbval on every notebook under another machine's rounding"
+	@echo "make test-browser   open the notebooks in JupyterLab in headless Chromium"
 	@echo "make notebooks  re-execute every notebook in place (NB=02_*.ipynb for one)"
 	@echo "make bench      run the benchmarks and write benchmarks/results/"
 
@@ -37,6 +41,13 @@ unit: setup
 
 nbtest: setup
 	$(PY) -m pytest notebooks $(PYTEST_NOTEBOOKS)
+
+test-portable: setup
+	$(PORTABLE_ENV) $(PY) -m pytest notebooks $(PYTEST_NOTEBOOKS)
+
+# Needs /usr/bin/chromium (apt-get install chromium); fails, never skips, without it
+test-browser: setup
+	REVGNN_EDU_BROWSER_TEST=1 $(PY) -m pytest tests/browser
 
 notebooks: setup
 	cd notebooks && for nb in $(NB); do \
