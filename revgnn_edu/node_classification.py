@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-__all__ = ["accuracy", "FitResult", "fit_node_classifier"]
+__all__ = ["accuracy", "FitResult", "fit_node_classifier", "fit_seeds"]
 
 
 def accuracy(logits: Tensor, y: Tensor, mask: Tensor) -> float:
@@ -82,3 +83,45 @@ def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: flo
             best, best_state = row, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     return FitResult(best["val_acc"], best["test_acc"], best["epoch"], history)
+
+
+def fit_seeds(make_model: Callable[[int], nn.Module], data: Data, seeds: Iterable[int],
+              progress: bool = False, desc: str = "seeds", **fit_kwargs) -> list[FitResult]:
+    """Train one model per seed with :func:`fit_node_classifier`: for each seed
+    :math:`s`, ``torch.manual_seed(s)``, then ``make_model(s)`` and its training run under
+    that seed (initial weights and dropout masks both follow from it).
+
+    Args:
+        make_model (callable): ``seed -> nn.Module``, building a fresh model.
+        data (Data): as for :func:`fit_node_classifier`.
+        seeds (iterable of int): the seeds, at least one, no repeats.
+        progress (bool, optional): show a tqdm bar over the seeds. (default: :obj:`False`)
+        desc (str, optional): the bar's label. (default: ``"seeds"``)
+        **fit_kwargs: ``epochs``, ``lr``, ``weight_decay`` for :func:`fit_node_classifier`.
+
+    Returns:
+        list[FitResult]: one result per seed, in the order of ``seeds``.
+    """
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must not repeat (a repeat trains the same model twice), "
+                         f"got {seeds!r}")
+    if not callable(make_model):
+        raise ValueError(f"make_model must be a callable seed -> nn.Module, got "
+                         f"{type(make_model).__name__}")
+    if progress:
+        from tqdm.auto import tqdm
+        seeds_iter = tqdm(seeds, desc=desc)
+    else:
+        seeds_iter = seeds
+    results = []
+    for seed in seeds_iter:
+        torch.manual_seed(seed)
+        model = make_model(seed)
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"make_model({seed}) must return an nn.Module, got "
+                             f"{type(model).__name__}")
+        results.append(fit_node_classifier(model, data, **fit_kwargs))
+    return results

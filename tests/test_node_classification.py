@@ -56,3 +56,33 @@ def test_plots_draw_one_line_per_series():
     history = [{"epoch": i, "loss": 1.0 / (i + 1)} for i in range(5)]
     ax = plot_curves(history, ["loss"])
     assert len(ax.lines) == 1 and ax.get_xlabel() == "epoch"
+
+
+def test_fit_seeds_matches_one_run_per_seed():
+    from revgnn_edu.node_classification import fit_seeds
+    data = _with_split(random_graph(200, 1000, 8, num_classes=3, seed=0))
+
+    def make(seed):
+        return PlainGNN(8, 16, 3, 2, dropout=0.5, conv="sage")
+
+    results = fit_seeds(make, data, [3, 5], epochs=5, lr=0.05)
+    assert [len(r.history) for r in results] == [5, 5]
+    for seed, result in zip([3, 5], results):  # seed s: manual_seed(s), build, train
+        torch.manual_seed(seed)
+        alone = fit_node_classifier(make(seed), data, epochs=5, lr=0.05)
+        assert [h["loss"] for h in alone.history] == [h["loss"] for h in result.history]
+    assert results[0].history[0]["loss"] != results[1].history[0]["loss"]  # seeds differ
+
+
+def test_fit_seeds_bad_input():
+    from revgnn_edu.node_classification import fit_seeds
+    data = _with_split(random_graph(10, 20, 4, num_classes=2))
+    make = lambda seed: PlainGNN(4, 8, 2, 2)  # noqa: E731
+    with pytest.raises(ValueError, match=r"seeds must be a non-empty list of integers, got \[\]"):
+        fit_seeds(make, data, [])
+    with pytest.raises(ValueError, match=r"seeds must not repeat"):
+        fit_seeds(make, data, [1, 1])
+    with pytest.raises(ValueError, match="make_model must be a callable"):
+        fit_seeds("gcn", data, [0])
+    with pytest.raises(ValueError, match=r"make_model\(0\) must return an nn.Module, got str"):
+        fit_seeds(lambda seed: "gcn", data, [0], epochs=1)
