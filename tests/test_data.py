@@ -87,3 +87,24 @@ def test_toy_graph():
     data = toy_graph()
     assert data.num_nodes == 4 and data.edge_index.shape == (2, 6)
     assert data.x.flatten().tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_load_planetoid_does_not_create_a_missing_root(tmp_path, monkeypatch):
+    missing = tmp_path / "nonexistent"
+    with pytest.raises(FileNotFoundError, match=f"the data directory {missing} .* does not exist"):
+        load_planetoid("Cora", root=missing)
+    monkeypatch.setenv(ENV_VAR, str(missing))
+    with pytest.raises(FileNotFoundError, match=rf"\$REVGNN_EDU_DATA\) does not exist"):
+        load_planetoid("Cora")
+    assert not missing.exists()
+
+
+def test_load_planetoid_names_a_truncated_raw_file(tmp_path):
+    import shutil
+    src = _planetoid_root()
+    raw = tmp_path / "planetoid" / "Cora" / "raw"
+    shutil.copytree(src / "planetoid" / "Cora" / "raw", raw)
+    damaged = raw / "ind.cora.allx"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(RuntimeError, match=f"Cora raw file {damaged} .*damaged or truncated"):
+        load_planetoid("Cora", root=tmp_path)

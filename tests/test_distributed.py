@@ -7,9 +7,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from revgnn_edu.data import RandomPartitionLoader, load_ogbn_proteins, make_fake_ogbn_proteins
-from revgnn_edu.train import (CHECKPOINT, TrainConfig, _forward_fn, proteins_node_input,
+from revgnn_edu.data import (RandomPartitionLoader, load_ogbn_proteins,
+                             make_fake_ogbn_proteins, proteins_node_input)
+from revgnn_edu.train import (CHECKPOINT, TrainConfig, load_checkpoint, make_forward,
                               read_metrics, train, training_step)
+from revgnn_edu.train import distributed
 from revgnn_edu.models import build_model
 
 MODEL = dict(num_layers=2, hidden_channels=8, dropout=0.0)
@@ -41,7 +43,7 @@ def _one_ddp_step(rank, world, port, root, result):
         model, x, y, mask, parts = _setup(root)
         ddp = torch.nn.parallel.DistributedDataParallel(model)
         optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-        forward = _forward_fn(ddp, x, torch.device("cpu"), amp=False)
+        forward = make_forward(ddp, x, torch.device("cpu"), amp=False)
         training_step(ddp, optimizer, forward, [parts[rank]], mask, y, 1.0, torch.device("cpu"))
         torch.save(model.state_dict(), f"{result}.{rank}")
     finally:
@@ -76,7 +78,7 @@ def test_two_processes_take_the_step_of_one_process_on_both_parts(root, tmp_path
     model, x, y, mask, parts = _setup(root)  # one process, both parts in one step
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    forward = _forward_fn(model, x, torch.device("cpu"), amp=False)
+    forward = make_forward(model, x, torch.device("cpu"), amp=False)
     training_step(model, optimizer, forward, parts, mask, y, 1.0, torch.device("cpu"))
     changed = 0
     for name, value in model.state_dict().items():
@@ -92,18 +94,18 @@ def test_distributed_run_resumes_like_an_uninterrupted_one(root, tmp_path):
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
     plan = [(full, 3, False), (cut, 2, False), (cut, 3, True)]  # uninterrupted; cut + resume
     mp.spawn(_train_ddp, args=(2, _free_port(), base, plan), nprocs=2, join=True)
-    full = torch.load(tmp_path / "full" / CHECKPOINT, weights_only=False)
-    cut = torch.load(tmp_path / "cut" / CHECKPOINT, weights_only=False)
+    full = load_checkpoint(tmp_path / "full" / CHECKPOINT)
+    cut = load_checkpoint(tmp_path / "cut" / CHECKPOINT)
     assert full["epoch"] == cut["epoch"] == 3 and len(full["rng"]) == 2
     for name, value in full["model"].items():
         torch.testing.assert_close(cut["model"][name], value, rtol=0, atol=0)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]
+    strip = lambda rows: [{k: v for k, v in r.items()
+                           if k not in ("epoch_seconds", "config_changes")} for r in rows]
     assert strip(read_metrics(tmp_path / "full")) == strip(read_metrics(tmp_path / "cut"))
     assert [r["epoch"] for r in read_metrics(tmp_path / "cut")] == [1, 2, 3]
 
 
 def test_parts_must_split_evenly_over_processes(root, tmp_path, monkeypatch):
-    import revgnn_edu.train as train_mod
-    monkeypatch.setattr(train_mod, "_dist", lambda: (0, 3))
+    monkeypatch.setattr(distributed, "rank_and_world", lambda: (0, 3))
     with pytest.raises(ValueError, match="num_parts=10 must be a multiple of the number of processes \\(3\\)"):
         train(TrainConfig(data_root=str(root), out=str(tmp_path), device="cpu"), progress=False)

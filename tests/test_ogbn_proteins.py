@@ -5,11 +5,12 @@ import pickle
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from revgnn_edu.data.ogbn_proteins import (
+from revgnn_edu.data import (
     NUM_TASKS,
     SPECIES_TAXONOMY_IDS,
     aggregate_edge_features,
@@ -17,7 +18,9 @@ from revgnn_edu.data.ogbn_proteins import (
     make_fake_ogbn_proteins,
     mean_rocauc,
     ogb_safe_load,
+    proteins_node_input,
     species_to_index,
+    split_proteins_node_input,
 )
 
 NUM_NODES, NUM_EDGES = 300, 3000  # NUM_EDGES undirected; the loaded graph has twice as many
@@ -337,3 +340,64 @@ def test_corrupt_processed_file_is_named(fake_copy):
     path.write_bytes(b"garbage")
     with pytest.raises(RuntimeError, match=f"processed ogbn-proteins file {path}.*delete it"):
         load_ogbn_proteins(fake_copy)
+
+
+def test_a_failed_download_is_retried_by_the_next_call(tmp_path, monkeypatch):
+    _no_network(monkeypatch)
+    for _ in range(2):  # the second call downloads again instead of "files not found"
+        with pytest.raises(FileNotFoundError, match="downloading ogbn-proteins into .* failed"):
+            load_ogbn_proteins(tmp_path)
+    (tmp_path / "ogbn_proteins" / "raw").mkdir(parents=True)  # as older versions left it
+    with pytest.raises(FileNotFoundError, match="downloading ogbn-proteins into .* failed"):
+        load_ogbn_proteins(tmp_path)
+    assert not (tmp_path / "ogbn_proteins").exists()
+
+
+# --------------------------------------------------------------------- inconsistent files
+
+
+def _rewrite(root, name, values, float_format=None):
+    frame = pd.DataFrame(values)
+    frame.to_csv(Path(root) / "ogbn_proteins" / name, header=False, index=False,
+                 float_format=float_format, compression="gzip")
+
+
+@pytest.mark.parametrize("damage,name,problem", [
+    ("short_labels", "raw/node-label.csv.gz",
+     rf"labels of shape \({NUM_NODES - 5}, {NUM_TASKS}\), expected \({NUM_NODES}, {NUM_TASKS}\)"),
+    ("split_out_of_range", "split/species/test.csv.gz",
+     rf"node ids in \d+\.\.{NUM_NODES + 7}, expected 0\.\.{NUM_NODES - 1}"),
+    ("nan_edge_feature", "raw/edge-feat.csv.gz", "NaN or infinite edge features"),
+    ("overlapping_splits", "split/species/valid.csv.gz",
+     "3 nodes of the valid split are also in the train split"),
+])
+def test_inconsistent_files_are_refused_at_load_naming_the_file(fake_copy, damage, name,
+                                                                problem):
+    if damage == "short_labels":
+        _rewrite(fake_copy, name, read_raw(fake_copy, name)[:-5])
+    elif damage == "split_out_of_range":
+        test = read_raw(fake_copy, name).copy()
+        test[0, 0] = NUM_NODES + 7
+        _rewrite(fake_copy, name, test)
+    elif damage == "nan_edge_feature":
+        feat = read_raw(fake_copy, name).astype(float)
+        feat[10, 3] = float("nan")
+        _rewrite(fake_copy, name, feat, float_format="%.3f")
+    else:
+        train = read_raw(fake_copy, "split/species/train.csv.gz")
+        valid = read_raw(fake_copy, name)
+        _rewrite(fake_copy, name, np.concatenate([valid, train[:3]]))
+    path = fake_copy / "ogbn_proteins" / name
+    with pytest.raises(ValueError, match=f"ogbn-proteins file {path}: {problem}"):
+        load_ogbn_proteins(fake_copy)
+
+
+def test_node_input_and_its_inverse(loaded):
+    data, _ = loaded
+    x = proteins_node_input(data)
+    assert x.shape == (NUM_NODES, 16)
+    edge_part, species = split_proteins_node_input(x)
+    assert torch.equal(edge_part, data.x)
+    assert torch.equal(species.argmax(1), data.species) and bool((species.sum(1) == 1).all())
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 16\), got \(3, 8\)"):
+        split_proteins_node_input(torch.zeros(3, 8))

@@ -242,3 +242,23 @@ def test_multi_view_predict_runs_without_grad_and_checks_output(graph):
         multi_view_predict(lambda sub: sub.node_ids, graph, num_views=0)
     with pytest.raises(ValueError, match="one row per node"):
         multi_view_predict(lambda sub: torch.zeros(1, 2), graph)
+
+
+def test_multi_view_predict_reuses_a_loader_without_checking_the_edges_again(graph,
+                                                                          monkeypatch):
+    loader = RandomPartitionLoader(graph.edge_index, graph.num_nodes, 4,
+                                   edge_attr=graph.edge_attr)
+    checks = []
+    real = partition_module._to_int32
+    monkeypatch.setattr(partition_module, "_to_int32",
+                        lambda *args: checks.append(1) or real(*args))
+
+    def predict(sub):
+        return sub.edge_attr.sum() + sub.node_ids[:, None].float()
+
+    for seed in range(3):  # three evaluations
+        from_loader = multi_view_predict(predict, loader, 2, 4, torch.Generator().manual_seed(seed))
+        assert len(checks) == seed  # the loader's edge list is reused as it is
+        from_data = multi_view_predict(predict, graph, 2, 4, torch.Generator().manual_seed(seed))
+        assert len(checks) == seed + 1  # a Data is checked (and copied) on every call
+        assert torch.equal(from_loader, from_data)

@@ -4,10 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from revgnn_edu import train as train_mod
-from revgnn_edu.data.ogbn_proteins import make_fake_ogbn_proteins
+import torch.nn.functional as F
+
+from revgnn_edu.data import make_fake_ogbn_proteins
 from revgnn_edu.train import (CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig,
-                              atomic_save, evaluate_checkpoint, main, read_metrics, train)
+                              atomic_save, evaluate_checkpoint, load_checkpoint, main,
+                              read_metrics, train)
 
 SMALL = dict(preset="revgnn-deep", num_layers=3, hidden_channels=16, device="cpu",
              num_parts=2, eval_parts=2)
@@ -24,8 +26,9 @@ def _cfg(root, out, **kw):
     return TrainConfig(data_root=str(root), out=str(out), **{**SMALL, **kw})
 
 
-def _comparable(rows):
-    return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in rows]
+def _comparable(rows):  # what a resumed run must reproduce
+    return [{k: v for k, v in r.items() if k not in ("epoch_seconds", "config_changes")}
+            for r in rows]
 
 
 def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
@@ -38,8 +41,8 @@ def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
     assert summary["epochs_done"] == 2 and 0.0 <= summary["best_valid"] <= 1.0
     rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2]
-    stored = torch.load(tmp_path / CHECKPOINT, weights_only=False)["config"]
-    assert stored["overrides"] == {"fold_edge_encoder": True}
+    stored = load_checkpoint(tmp_path / CHECKPOINT)["config"]
+    assert stored["fold_edge_encoder"] is True and stored["overrides"] == {}
     assert {"loss", "train_rocauc", "valid_rocauc", "test_rocauc"} <= set(rows[0])
     assert (tmp_path / "best.pt").exists() and (tmp_path / CHECKPOINT).exists()
     assert (tmp_path / "metrics.png").read_bytes()[:4] == b"\x89PNG"  # the plot of the log
@@ -62,8 +65,8 @@ def test_resumed_run_follows_the_uninterrupted_trajectory(fake_root, tmp_path):
     train(_cfg(fake_root, tmp_path / "full", **cfg), progress=False)
     train(_cfg(fake_root, tmp_path / "cut", **{**cfg, "epochs": 2}), progress=False)
     train(_cfg(fake_root, tmp_path / "cut", **cfg), resume=True, progress=False)
-    full = torch.load(tmp_path / "full" / CHECKPOINT, weights_only=False)
-    cut = torch.load(tmp_path / "cut" / CHECKPOINT, weights_only=False)
+    full = load_checkpoint(tmp_path / "full" / CHECKPOINT)
+    cut = load_checkpoint(tmp_path / "cut" / CHECKPOINT)
     assert full["epoch"] == cut["epoch"] == 4
     for name, value in full["model"].items():
         assert torch.equal(value, cut["model"][name]), name
@@ -95,7 +98,7 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
         fh.write(b"half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(train_mod.torch, "save", broken_save)
+    monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         atomic_save({"epoch": 2}, path)
     monkeypatch.undo()
@@ -105,7 +108,7 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(fake_root, tmp_path,
                                                                       monkeypatch):
-    real = train_mod.F.binary_cross_entropy_with_logits
+    real = F.binary_cross_entropy_with_logits
     calls = []
 
     def nan_from_epoch_two(logits, target):
@@ -113,10 +116,10 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(fake_root, 
         loss = real(logits, target)
         return loss * float("nan") if len(calls) > 2 else loss  # 2 steps per epoch
 
-    monkeypatch.setattr(train_mod.F, "binary_cross_entropy_with_logits", nan_from_epoch_two)
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits", nan_from_epoch_two)
     with pytest.raises(NonFiniteLossError, match="at epoch 2, step 0"):
         train(_cfg(fake_root, tmp_path, epochs=3), progress=False)
-    assert torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"] == 1
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
 
 
 def test_bfloat16_autocast_trains(fake_root, tmp_path):
@@ -140,3 +143,122 @@ def test_missing_dataset_file_is_named(tmp_path, capsys):
                  "--no-progress"])
     assert code == 1
     assert "edge.csv.gz" in capsys.readouterr().err
+
+
+# -- 3. --resume: fixed fields must match, changeable ones change and are logged --------
+def test_resume_refuses_a_different_architecture_listing_every_difference(fake_root, tmp_path,
+                                                                        capsys):
+    train(_cfg(fake_root, tmp_path, epochs=1), progress=False)
+    code = main(["--out", str(tmp_path), "--resume", "--epochs", "2", "--num-layers", "5",
+                 "--num-parts", "4", "--no-progress"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "num_layers: checkpoint 3, asked 5" in err and "num_parts: checkpoint 2, asked 4" in err
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1  # nothing trained
+
+
+def test_resume_changes_the_learning_rate_and_logs_it(fake_root, tmp_path):
+    train(_cfg(fake_root, tmp_path, epochs=1, lr=0.01), progress=False)
+    # only the flags given change: data root, device, architecture come from the checkpoint
+    assert main(["--out", str(tmp_path), "--resume", "--epochs", "3", "--lr", "0.002",
+                 "--no-progress"]) == 0
+    rows = read_metrics(tmp_path)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[1]["config_changes"] == {"epochs": [1, 3], "lr": [0.01, 0.002]}
+    assert "config_changes" not in rows[2]
+    ckpt = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ckpt["config"]["lr"] == 0.002 and ckpt["config"]["num_layers"] == 3
+    assert [g["lr"] for g in ckpt["optimizer"]["param_groups"]] == [0.002]
+
+
+# -- 4. 0 and negatives are errors, not "the preset's default" --------------------------
+@pytest.mark.parametrize("flag,value,message", [
+    ("--num-layers", "0", "num_layers must be a positive integer, got 0"),
+    ("--hidden-channels", "-8", "hidden_channels must be a positive integer, got -8"),
+    ("--epochs", "0", "epochs must be a positive integer, got 0"),
+    ("--lr", "1e38", "lr must be in (0, 1]"),
+    ("--lr", "nan", "lr must be a positive finite number, got nan"),
+    ("--num-parts", "two", "expected an integer, got 'two'"),
+])
+def test_bad_numbers_are_rejected_by_the_command_line(flag, value, message, capsys):
+    assert main([flag, value]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_numbers_are_rejected_by_the_config(tmp_path):
+    with pytest.raises(ValueError, match="hidden_channels must be a positive integer, got 0"):
+        train(TrainConfig(out=str(tmp_path), hidden_channels=0), progress=False)
+    assert not any(tmp_path.iterdir())  # refused before touching the folder
+
+
+def test_every_config_field_but_overrides_is_a_flag():
+    from dataclasses import fields
+
+    from revgnn_edu.train.config import build_parser
+    flags = {a.dest for a in build_parser()._actions}
+    assert {f.name for f in fields(TrainConfig)} - flags == {"overrides"}
+    assert {"clip", "node_aggr", "fold_edge_encoder"} <= flags
+
+
+# -- 9. messages that say what happened ------------------------------------------------
+def test_nan_in_the_first_epoch_does_not_claim_a_checkpoint(fake_root, tmp_path, monkeypatch):
+    real = F.binary_cross_entropy_with_logits
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits",
+                        lambda logits, target: real(logits, target) * float("nan"))
+    with pytest.raises(NonFiniteLossError) as err:
+        train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
+    assert "at epoch 1, step 0" in str(err.value) and "No checkpoint was written yet" in str(err.value)
+    assert "epoch 0" not in str(err.value) and not (tmp_path / CHECKPOINT).exists()
+
+
+def test_nan_first_seen_in_evaluation_names_the_epoch(fake_root, tmp_path, monkeypatch):
+    import revgnn_edu.train.loop as loop
+    real = loop.multi_view_predict
+    calls = []
+
+    def nan_in_second_evaluation(*args, **kwargs):
+        calls.append(1)
+        pred = real(*args, **kwargs)
+        return pred * float("nan") if len(calls) == 2 else pred
+
+    monkeypatch.setattr(loop, "multi_view_predict", nan_in_second_evaluation)
+    with pytest.raises(NonFiniteLossError, match="evaluating epoch 2") as err:
+        train(_cfg(fake_root, tmp_path, epochs=3), progress=False)
+    assert f"checkpoint of epoch 1 ({tmp_path / CHECKPOINT}) is intact" in str(err.value)
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
+
+
+def test_the_nan_advice_works(fake_root, tmp_path, monkeypatch):
+    real = F.binary_cross_entropy_with_logits
+    calls = []
+
+    def nan_in_epoch_two(logits, target):
+        calls.append(1)
+        return real(logits, target) * (float("nan") if len(calls) == 3 else 1.0)
+
+    monkeypatch.setattr(F, "binary_cross_entropy_with_logits", nan_in_epoch_two)
+    with pytest.raises(NonFiniteLossError, match="--resume and a lower --lr"):
+        train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
+    train(_cfg(fake_root, tmp_path, epochs=2, lr=1e-4), resume=True, progress=False)
+    assert read_metrics(tmp_path)[1]["config_changes"] == {"lr": [1e-3, 1e-4]}
+
+
+# -- 11. DEQ: every solve is counted and logged --------------------------------------
+def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(fake_root, tmp_path,
+                                                                         capsys):
+    code = main(["--preset", "deq-gnn-64", "--num-layers", "2", "--hidden-channels", "8",
+                 "--data-root", str(fake_root), "--epochs", "2", "--out", str(tmp_path),
+                 "--device", "cpu", "--num-parts", "2", "--eval-parts", "2", "--no-progress"])
+    assert code == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    rows = read_metrics(tmp_path)
+    for row in rows:  # 2 training steps (forward + adjoint solve) and 2 evaluation parts
+        assert row["deq_forward_solves"] == 2 and row["deq_backward_solves"] == 2
+        assert row["deq_eval_solves"] == 2
+        assert 1 <= row["deq_forward_iterations_mean"] <= row["deq_forward_iterations_max"] <= 2
+        assert row["deq_forward_residual_max"] > 0
+    logged = sum(r[f"deq_{k}_unconverged"] for r in rows for k in ("forward", "backward", "eval"))
+    assert summary["deq_solves"] == 12 and summary["deq_unconverged_solves"] == logged
+    assert logged > 2  # two iterations cannot reach tol 1e-4: more than Python would warn
+    assert f"warning: {logged} of 12 DEQ solves did not reach their tolerance" in captured.err

@@ -1,4 +1,4 @@
-r"""The ogbn-proteins data pipeline: loading, node inputs, evaluation, a fake copy.
+r"""ogbn-proteins: its facts, loading, the model's node input, evaluation.
 
 ogbn-proteins (Hu et al., 2020) is a protein association graph: 132,534 proteins from
 8 species, 79,122,504 directed edges (each undirected association stored in both
@@ -13,9 +13,10 @@ built from
   :math:`\mathbf{x}_i = \sum_{j \in \mathcal{N}(i)} \mathbf{e}_{ij}`, and
 * its species, as an index into the 8 species (one-hot encode it in the model).
 
-The real files come from ogb's download, which needs a network. For tests and
-notebooks, :func:`make_fake_ogbn_proteins` writes a small graph in ogb's own raw format
-that the real :class:`ogb.nodeproppred.PygNodePropPredDataset` loads without one.
+:func:`proteins_node_input` puts the two side by side, the 16 columns every preset
+takes; :func:`split_proteins_node_input` undoes it. The real files come from ogb's
+download, which needs a network; :mod:`revgnn_edu.data.fake_ogbn_proteins` writes a small
+stand-in in the same format.
 """
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ from torch_geometric.utils import scatter
 
 from .paths import data_root
 
+__all__ = ["NAME", "NUM_TASKS", "NUM_EDGE_FEATURES", "NUM_SPECIES", "NODE_INPUT_CHANNELS",
+           "SPECIES_TAXONOMY_IDS", "ogb_safe_load", "species_to_index",
+           "aggregate_edge_features", "proteins_node_input", "split_proteins_node_input",
+           "mean_rocauc", "load_ogbn_proteins"]
+
 NAME = "ogbn-proteins"
 NUM_TASKS = 112
 NUM_EDGE_FEATURES = 8
@@ -46,6 +52,8 @@ NUM_EDGE_FEATURES = 8
 #: (9606), M. musculus (10090), E. coli (511145).
 SPECIES_TAXONOMY_IDS = (3702, 4932, 6239, 7227, 7955, 9606, 10090, 511145)
 NUM_SPECIES = len(SPECIES_TAXONOMY_IDS)
+#: Columns of the model input: the aggregated edge features, then the species one-hot.
+NODE_INPUT_CHANNELS = NUM_EDGE_FEATURES + NUM_SPECIES
 
 _URL = "http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip"
 _RELEASE_FILE = "RELEASE_v1.txt"  # ogb asks interactively to re-download without it
@@ -146,6 +154,39 @@ def aggregate_edge_features(
     return scatter(edge_attr, edge_index[0], dim=0, dim_size=num_nodes, reduce=reduce)
 
 
+def proteins_node_input(data) -> Tensor:
+    r"""The model input: aggregated edge features next to the species one-hot.
+
+    .. math::
+        \mathbf{x}'_i = \mathbf{x}_i \,\|\, \mathrm{onehot}(s_i)
+
+    Args:
+        data (torch_geometric.data.Data): as returned by :func:`load_ogbn_proteins`,
+            with ``x`` (aggregated edge features) and ``species`` (index in 0..7).
+
+    Shapes:
+        - **input:** ``data.x`` :math:`(N, 8)`, ``data.species`` :math:`(N)`
+        - **output:** :math:`(N, 16)`
+    """
+    if data.x.dim() != 2 or data.x.size(1) != NUM_EDGE_FEATURES:
+        raise ValueError(f"data.x must have shape (N, {NUM_EDGE_FEATURES}), "
+                         f"got {tuple(data.x.shape)}")
+    species = torch.nn.functional.one_hot(data.species.long(), NUM_SPECIES).to(data.x.dtype)
+    return torch.cat([data.x, species], dim=-1)
+
+
+def split_proteins_node_input(x: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The inverse of :func:`proteins_node_input`: ``(edge_features, species_onehot)``.
+
+    Shapes:
+        - **input:** :math:`(N, 16)`
+        - **output:** :math:`(N, 8)` and :math:`(N, 8)`
+    """
+    if x.dim() != 2 or x.size(1) != NODE_INPUT_CHANNELS:
+        raise ValueError(f"x must have shape (N, {NODE_INPUT_CHANNELS}), got {tuple(x.shape)}")
+    return x[:, :NUM_EDGE_FEATURES], x[:, NUM_EDGE_FEATURES:]
+
+
 @functools.lru_cache(maxsize=1)
 def _evaluator():
     from ogb.nodeproppred import Evaluator
@@ -200,6 +241,11 @@ def _missing_files_message(root: Path, dataset_dir: Path, missing: list[Path]) -
     )
 
 
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds at least one file (in any subfolder)."""
+    return folder.exists() and any(p.is_file() for p in folder.rglob("*"))
+
+
 def _first_unreadable(paths: list[Path]) -> tuple[Path, Exception] | None:
     # Reads each csv.gz file in full; used only after a load failed, to name the culprit.
     for path in paths:
@@ -234,10 +280,12 @@ def load_ogbn_proteins(
 
     The first call processes ogb's raw files into ``processed/geometric_data_processed.pt``
     (minutes for the real dataset); later calls read that file. When the dataset folder
-    does not exist at all and ``download`` is set, ogb downloads it (216 MB); a failed
-    download, or a folder with some files missing, raises :class:`FileNotFoundError`
-    naming the files and how to provide them; unreadable files raise
-    :class:`RuntimeError` naming the file.
+    holds no files and ``download`` is set, ogb downloads it (216 MB; a failed download
+    leaves no folder behind, so the next call tries again); a failed download, or a
+    folder with some files missing, raises :class:`FileNotFoundError` naming the files
+    and how to provide them; unreadable files raise :class:`RuntimeError` naming the
+    file; files that disagree with each other (label rows, split ids out of range or
+    overlapping, NaN edge features) raise :class:`ValueError` naming the file.
 
     Args:
         root (str or Path, optional): Folder holding ``ogbn_proteins/`` (ogb's layout).
@@ -271,11 +319,16 @@ def load_ogbn_proteins(
     # first two raw files even when the processed file exists.
     needed = [dataset_dir / _RELEASE_FILE] + splits + (raw[:2] if processed.exists() else raw)
     missing = [p for p in needed if not p.exists()]
-    if missing and download and not dataset_dir.exists():
-        try:  # a fresh root: ogb downloads, unzips and processes (progress shown)
+    if missing and download and not _holds_files(dataset_dir):
+        # a fresh root, or the empty folders a failed download left: (re)try it
+        if dataset_dir.exists():
+            shutil.rmtree(dataset_dir)
+        try:  # ogb downloads, unzips and processes (progress shown)
             with ogb_safe_load():
                 PygNodePropPredDataset(NAME, root=str(root))
         except Exception as err:
+            if dataset_dir.exists() and not _holds_files(dataset_dir):
+                shutil.rmtree(dataset_dir)  # so that the next call tries again
             raise FileNotFoundError(f"downloading ogbn-proteins into {root} failed ({err}).\n"
                                     + _missing_files_message(root, dataset_dir, missing)) from err
         missing = [p for p in needed if not p.exists()]
@@ -315,9 +368,14 @@ def load_ogbn_proteins(
     graph = dataset[0]
     num_nodes = int(graph.num_nodes)
     edge_attr = graph.edge_attr.float()
+    _check_consistent(graph, edge_attr, split_idx, dataset_dir, processed)
+    try:
+        species = species_to_index(graph.node_species)
+    except ValueError as err:
+        raise ValueError(f"{raw[2]}: {err}") from None
     data = Data(
         x=aggregate_edge_features(graph.edge_index, edge_attr, num_nodes, node_aggr),
-        species=species_to_index(graph.node_species),
+        species=species,
         edge_index=graph.edge_index,
         edge_attr=edge_attr,
         y=graph.y.float(),
@@ -326,176 +384,67 @@ def load_ogbn_proteins(
     return data, split_idx
 
 
-# ---------------------------------------------------------------------------------------
-# A small fake copy in ogb's raw format
-# ---------------------------------------------------------------------------------------
+def _check_consistent(graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Path,
+                      processed: Path) -> None:
+    """Check once, at load time, that the files agree with each other.
 
-# Species of the fake split: whole species are held out, as in the real split (about
-# 65% / 16% / 19% of the nodes). This choice is ours, not a claim about the real split.
-_FAKE_VALID_SPECIES = (7955,)
-_FAKE_TEST_SPECIES = (10090,)
-# Chance that an edge carries each of the 8 association types.
-_FAKE_FEATURE_RATE = (0.10, 0.05, 0.02, 0.05, 0.40, 0.20, 0.10, 0.60)
-
-
-def _write_csv_gz(path: Path, values, float_format: str | None = None) -> None:
-    frame = pd.DataFrame(values.numpy() if isinstance(values, Tensor) else values)
-    # mtime=0 keeps the gzip bytes identical for identical content.
-    frame.to_csv(
-        path,
-        header=False,
-        index=False,
-        float_format=float_format,
-        compression={"method": "gzip", "mtime": 0},
-    )
-
-
-def _species_counts(num_nodes: int) -> Tensor:
-    share = torch.full((NUM_SPECIES,), 0.65 / (NUM_SPECIES - 2))
-    for ids, fraction in ((_FAKE_VALID_SPECIES, 0.16), (_FAKE_TEST_SPECIES, 0.19)):
-        for taxid in ids:
-            share[SPECIES_TAXONOMY_IDS.index(taxid)] = fraction / len(ids)
-    counts = (share * num_nodes).floor().long().clamp(min=2)
-    counts[0] += num_nodes - int(counts.sum())  # the first species absorbs the rounding
-    return counts
-
-
-def _sample_intra_species_edges(
-    species: Tensor, num_edges: int, generator: torch.Generator
-) -> Tensor:
-    """Distinct undirected pairs (u < v) of nodes of the same species, sorted."""
-    num_nodes = species.numel()
-    order = torch.argsort(species, stable=True)  # node ids grouped by species
-    counts = torch.bincount(species, minlength=NUM_SPECIES)
-    start = torch.cumsum(counts, 0) - counts
-    pairs = counts * (counts - 1) // 2
-    if num_edges > int(pairs.sum()):
-        raise ValueError(
-            f"num_edges={num_edges} exceeds the {int(pairs.sum())} distinct pairs of "
-            f"same-species nodes among num_nodes={num_nodes}"
-        )
-    keys = torch.empty(0, dtype=torch.long)
-    while keys.numel() < num_edges:
-        batch = 2 * (num_edges - keys.numel()) + 64
-        # Species of each candidate pair, chosen in proportion to its number of pairs.
-        s = torch.multinomial(pairs.double(), batch, replacement=True, generator=generator)
-        a = (torch.rand(batch, generator=generator, dtype=torch.float64) * counts[s]).long()
-        b = (torch.rand(batch, generator=generator, dtype=torch.float64) * counts[s]).long()
-        u, v = order[start[s] + a], order[start[s] + b]
-        ok = u != v
-        u, v = u[ok], v[ok]
-        new_keys = torch.minimum(u, v) * num_nodes + torch.maximum(u, v)  # pair -> one int
-        keys = torch.unique(torch.cat([keys, new_keys]))
-    if keys.numel() > num_edges:
-        keep = torch.randperm(keys.numel(), generator=generator)[:num_edges]
-        keys = torch.sort(keys[keep]).values
-    return torch.stack([keys // num_nodes, keys % num_nodes], dim=1)
-
-
-def _fake_labels(
-    edges: Tensor, edge_attr: Tensor, species: Tensor, generator: torch.Generator
-) -> Tensor:
-    """0/1 labels: thresholds of random linear functions of graph features."""
-    num_nodes = species.numel()
-    edge_index = torch.cat([edges.t(), edges.t().flip(0)], dim=1)  # both directions
-    attr = torch.cat([edge_attr, edge_attr], dim=0)
-    x = aggregate_edge_features(edge_index, attr, num_nodes, "add")
-    x_neigh = scatter(x[edge_index[1]], edge_index[0], dim=0, dim_size=num_nodes, reduce="mean")
-    feats = torch.cat([x, x_neigh], dim=1)
-    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
-    onehot = torch.nn.functional.one_hot(species, NUM_SPECIES).float()
-    w = torch.randn(feats.size(1), NUM_TASKS, generator=generator)
-    v = torch.randn(NUM_SPECIES, NUM_TASKS, generator=generator)
-    noise = torch.randn(num_nodes, NUM_TASKS, generator=generator)
-    score = feats @ w / feats.size(1) ** 0.5 + 0.3 * onehot @ v + 0.2 * noise
-    # Each task gets its own positive rate between 5% and 50%.
-    rate = 0.05 + 0.45 * torch.rand(NUM_TASKS, generator=generator)
-    threshold = torch.quantile(score, 1 - rate, dim=0).diagonal()  # task t at its own rate
-    return (score > threshold).long()
-
-
-def make_fake_ogbn_proteins(
-    root: str | os.PathLike,
-    num_nodes: int = 300,
-    num_edges: int = 3000,
-    seed: int = 0,
-) -> Path:
-    r"""Writes a small random ogbn-proteins look-alike in ogb's own raw file format.
-
-    The files are those ogb downloads (``raw/edge.csv.gz``, ``raw/edge-feat.csv.gz``,
-    ``raw/node_species.csv.gz``, ``raw/num-node-list.csv.gz``,
-    ``raw/num-edge-list.csv.gz``, ``raw/node-label.csv.gz``,
-    ``split/species/{train,valid,test}.csv.gz`` and ``RELEASE_v1.txt``), so
-    :func:`load_ogbn_proteins` and :class:`~ogb.nodeproppred.PygNodePropPredDataset` read
-    it like the real one. Like the real graph, nodes carry the 8 real taxonomy ids, edges
-    only join proteins of the same species, edge features are sparse scores in
-    :math:`[0, 1]`, and the split holds out whole species. Each of the 112 labels
-    thresholds a random linear function of a node's summed edge features, its
-    neighbours' mean of those, and its species, so a GNN can learn them. The same seed
-    writes byte-identical files.
-
-    Args:
-        root (str or Path): Folder to write ``ogbn_proteins/`` into. A previous fake there
-            is replaced; a folder that is not a fake is never touched.
-        num_nodes (int, optional): Number of proteins, at least 16. (default: :obj:`300`)
-        num_edges (int, optional): Number of undirected edges; the loaded graph has twice
-            as many directed edges. (default: :obj:`3000`)
-        seed (int, optional): Random seed. (default: :obj:`0`)
-
-    Returns:
-        ``root`` as a :class:`~pathlib.Path`, to pass to :func:`load_ogbn_proteins`.
+    Inconsistent files would otherwise load and fail much later (an ``IndexError`` in
+    an epoch, a NaN loss) or silently leak test nodes into training.
     """
-    if num_nodes < 2 * NUM_SPECIES:
-        raise ValueError(f"num_nodes must be at least {2 * NUM_SPECIES}, got {num_nodes}")
-    if num_edges < 1:
-        raise ValueError(f"num_edges must be at least 1, got {num_edges}")
-    root = Path(root).expanduser()
-    dataset_dir = root / "ogbn_proteins"
-    if dataset_dir.exists():
-        if not (dataset_dir / _FAKE_MARKER).exists():
-            raise FileExistsError(
-                f"{dataset_dir} exists and is not a fake written by make_fake_ogbn_proteins; "
-                f"refusing to overwrite it (choose another root)"
-            )
-        shutil.rmtree(dataset_dir)
-    generator = torch.Generator().manual_seed(seed)
-
-    # Species: the real taxonomy ids in fixed proportions, shuffled over node ids.
-    taxids = torch.tensor(SPECIES_TAXONOMY_IDS)
-    species = torch.repeat_interleave(torch.arange(NUM_SPECIES), _species_counts(num_nodes))
-    species = species[torch.randperm(num_nodes, generator=generator)]
-
-    # Edges within species, each with sparse association scores rounded like the real ones.
-    edges = _sample_intra_species_edges(species, num_edges, generator)
-    present = torch.rand(num_edges, NUM_EDGE_FEATURES, generator=generator) < torch.tensor(
-        _FAKE_FEATURE_RATE
-    )
-    none = ~present.any(1)  # every edge has at least one association type
-    fill = torch.randint(0, NUM_EDGE_FEATURES, (int(none.sum()),), generator=generator)
-    present[none, fill] = True
-    score = torch.randint(1, 1001, (num_edges, NUM_EDGE_FEATURES), generator=generator) / 1000.0
-    edge_attr = torch.where(present, score, torch.zeros(()))
-
-    labels = _fake_labels(edges, edge_attr, species, generator)
-
-    raw_dir = dataset_dir / "raw"
+    raw = dataset_dir / "raw"
     split_dir = dataset_dir / "split" / "species"
-    raw_dir.mkdir(parents=True)
-    split_dir.mkdir(parents=True)
-    _write_csv_gz(raw_dir / "edge.csv.gz", edges)
-    _write_csv_gz(raw_dir / "edge-feat.csv.gz", edge_attr, float_format="%.3f")
-    _write_csv_gz(raw_dir / "node_species.csv.gz", taxids[species].view(-1, 1))
-    _write_csv_gz(raw_dir / "num-node-list.csv.gz", [[num_nodes]])
-    _write_csv_gz(raw_dir / "num-edge-list.csv.gz", [[num_edges]])
-    _write_csv_gz(raw_dir / "node-label.csv.gz", labels)
-    held_out = {"valid": _FAKE_VALID_SPECIES, "test": _FAKE_TEST_SPECIES}
-    node_taxid = taxids[species]
-    in_valid = torch.isin(node_taxid, torch.tensor(held_out["valid"]))
-    in_test = torch.isin(node_taxid, torch.tensor(held_out["test"]))
-    for name, mask in (("train", ~(in_valid | in_test)), ("valid", in_valid), ("test", in_test)):
-        _write_csv_gz(split_dir / f"{name}.csv.gz", mask.nonzero().view(-1, 1))
-    (dataset_dir / _RELEASE_FILE).write_text("ogbn-proteins v1 (fake, written by revgnn_edu)\n")
-    (dataset_dir / _FAKE_MARKER).write_text(
-        f"Fake ogbn-proteins: num_nodes={num_nodes} num_edges={num_edges} seed={seed}\n"
-    )
-    return root
+    also = (f" (read through {processed}: after fixing the raw file, delete it to "
+            f"rebuild it)")
+
+    def fail(path: Path, problem: str):
+        cached = also if path.parent == raw else ""  # ogb reads the splits every time
+        raise ValueError(f"ogbn-proteins file {path}: {problem}{cached}")
+
+    num_nodes = int(graph.num_nodes)
+    counts = f"num_nodes={num_nodes} (from {raw / 'num-node-list.csv.gz'})"
+    y = graph.y
+    if y is None or y.dim() != 2 or y.size(0) != num_nodes or y.size(1) != NUM_TASKS:
+        shape = None if y is None else tuple(y.shape)
+        fail(raw / "node-label.csv.gz",
+             f"labels of shape {shape}, expected ({num_nodes}, {NUM_TASKS}) for {counts}")
+    if bool(((y != 0) & (y != 1)).any()):
+        fail(raw / "node-label.csv.gz", "labels other than 0 and 1")
+    if graph.node_species.numel() != num_nodes:
+        fail(raw / "node_species.csv.gz",
+             f"{graph.node_species.numel()} rows, expected one per node for {counts}")
+    edge_index = graph.edge_index
+    if edge_index.numel():
+        low, high = (int(v) for v in torch.aminmax(edge_index))
+        if low < 0 or high >= num_nodes:
+            fail(raw / "edge.csv.gz",
+                 f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}")
+    if edge_attr.dim() != 2 or edge_attr.size(1) != NUM_EDGE_FEATURES \
+            or edge_attr.size(0) != edge_index.size(1):
+        fail(raw / "edge-feat.csv.gz",
+             f"edge features of shape {tuple(edge_attr.shape)}, expected "
+             f"({edge_index.size(1)}, {NUM_EDGE_FEATURES}), one row per edge")
+    for start in range(0, edge_attr.size(0), 1 << 22):  # chunks: no 79M x 8 temporary
+        chunk = edge_attr[start:start + (1 << 22)]
+        bad = ~torch.isfinite(chunk)
+        if bool(bad.any()):
+            row = start + int(bad.any(1).nonzero()[0])
+            fail(raw / "edge-feat.csv.gz",
+                 f"NaN or infinite edge features (first at directed edge {row})")
+    seen = torch.zeros(num_nodes, dtype=torch.uint8)
+    for code, name in enumerate(("train", "valid", "test"), 1):
+        idx = split_idx.get(name)
+        path = split_dir / f"{name}.csv.gz"
+        if idx is None or idx.numel() == 0:
+            fail(path, f"the {name} split is empty")
+        low, high = (int(v) for v in torch.aminmax(idx))
+        if low < 0 or high >= num_nodes:
+            fail(path, f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}")
+        if idx.unique().numel() != idx.numel():
+            fail(path, f"the {name} split lists some nodes twice")
+        earlier = seen[idx]
+        if bool(earlier.any()):
+            other = ("train", "valid", "test")[int(earlier.max()) - 1]
+            both = int((earlier > 0).sum())
+            fail(path, f"{both} nodes of the {name} split are also in the {other} split "
+                       f"({split_dir / (other + '.csv.gz')}); the splits must not overlap")
+        seen[idx] = code
