@@ -33,6 +33,42 @@ This module puts numbers on them for the models of this package.
     1-15 edges per node): the estimate is exact for ResGNN and WT-ResGNN, and for
     DEQ-GNN with Anderson or fixed-point iteration, and within 10% for RevGNN.
 
+**Where each constant comes from** (so that measured / predicted = 1 is a test, not a
+tautology):
+
+=================================== ===================================================
+constant                            source
+=================================== ===================================================
+parameters                          derived: the weights of each layer added up; exact
+                                    (:func:`predict_parameters`,
+                                    :func:`predict_preset_parameters`)
+:math:`9Nw + 2Ew + 4N` per block    derived: autograd's saved tensors of one GENConv
+                                    block, listed above and counted with
+                                    ``saved_tensors_hooks`` (``tests/test_memory.py``
+                                    checks it against the measured slope of ResGNN's
+                                    peak over depth); never fitted
+:math:`W_{res} = 10ND + 6.25ED +`   fitted once with :func:`measure_activation_bytes`
+:math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with   
+                                    1-15 edges per node and 16-64 channels (the
+                                    :math:`ED` coefficient is the change in bytes over
+                                    the change in :math:`E`; notebook 06 refits it)
+:math:`W_{rev} = 5ND + 4.5ED +`     fitted on the same kind of graphs with 2-8 groups;
+:math:`12Ng + 3.25Eg + F_{out}N`    the reversible peak is where the recomputed block
+                                    and the gradient streams coincide in backward,
+                                    which a short formula approximates (within 10%)
+:math:`W_{deq} = 45ND + 13.25ED +`  fitted on the same graphs with Anderson
+:math:`(16 + F_{out})N`
+solver state                        derived from the solvers' buffers, then checked on
+                                    the meter: Anderson :math:`5\\min(m, K-1)\\,ND`
+                                    (:math:`z_i`, :math:`f(z_i)`, their stacks and
+                                    :math:`G`), Broyden :math:`2\\min(\\text{memory},
+                                    K-1) + 5` vectors (:math:`u_j, v_j` and a few),
+                                    fixed-point iteration 1
+=================================== ===================================================
+
+Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` and notebook
+06 (width 128, about 50 edges per node without edge features).
+
 All counts are numbers of elements; times ``dtype_bytes`` (4 for float32) gives bytes.
 """
 from __future__ import annotations
@@ -43,38 +79,25 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from .memory import measure_peak_bytes
+from .checks import positive_int as _positive
+from .data.ogbn_proteins import NUM_SPECIES, NUM_TASKS
+from .memory import measure_peak_bytes, sweep
+from .models.families import FAMILIES, family_name as _model_name
+from .models.presets import PRESETS, PROTEINS_EDGE_DIM, PROTEINS_IN_CHANNELS
 
 __all__ = ["MODELS", "COMPLEXITY", "block_parameters", "predict_parameters",
-           "predict_activation_bytes", "measure_activation_bytes", "activation_sweep"]
+           "predict_preset_parameters", "predict_activation_bytes",
+           "measure_activation_bytes", "activation_sweep"]
 
-MODELS = ("ResGNN", "RevGNN", "WT-ResGNN", "WT-RevGNN", "DEQ-GNN")
+#: The five model families, in the order of the paper's Table 1 (names defined once,
+#: on the classes: see :mod:`revgnn_edu.models.families`).
+MODELS = tuple(FAMILIES)
 
 #: The paper's Table 1: model -> (activation memory, parameters), in big-O notation.
-COMPLEXITY = {
-    "ResGNN": ("O(LND)", "O(LD^2)"),
-    "RevGNN": ("O(ND)", "O(LD^2)"),
-    "WT-ResGNN": ("O(LND)", "O(D^2)"),
-    "WT-RevGNN": ("O(ND)", "O(D^2)"),
-    "DEQ-GNN": ("O(ND)", "O(D^2)"),
-}
+COMPLEXITY = {name: cls.complexity for name, cls in FAMILIES.items()}
 
-_ALIASES = {name.lower().replace("-", ""): name for name in MODELS}
 _CONVS = ("gen", "gcn", "sage")
 _SOLVERS = ("anderson", "broyden", "fixed_point_iteration")
-
-
-def _model_name(model: str) -> str:
-    key = str(model).lower().replace("-", "").replace("_", "")
-    if key not in _ALIASES:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    return _ALIASES[key]
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _groups(hidden_channels: int, num_groups: int) -> int:
@@ -123,6 +146,25 @@ def block_parameters(width: int, conv: str = "gen", edge_channels: int | None = 
     return 2 * width + _conv_parameters(width, conv, edge_channels, aggr)
 
 
+def _parameter_terms(name: str, F: int, D: int, O: int, L: int, num_groups: int,
+                     edge_dim: int | None, conv: str, aggr: str) -> dict[str, int]:
+    """The parameter count of a model, one term per part (see :func:`predict_parameters`)."""
+    e = D if edge_dim else None  # encoded edge features have D channels
+    terms = {"node encoder": _linear(F, D),  # Linear(F, D)
+             "edge encoder": _linear(_positive("edge_dim", edge_dim), D) if edge_dim else 0}
+    if name == "ResGNN":
+        terms["body"] = L * block_parameters(D, conv, e, aggr)
+    elif name == "WT-ResGNN":
+        terms["body"] = block_parameters(D, conv, e, aggr)
+    elif name == "DEQ-GNN":
+        terms["body"] = 2 * _conv_parameters(D, conv, e, aggr) + 2 * 2 * D  # convs, 2 LNs
+    else:
+        per_layer = num_groups * block_parameters(_groups(D, num_groups), conv, e, aggr)
+        terms["body"] = (L if name == "RevGNN" else 1) * per_layer
+    terms["head"] = 2 * D + _linear(D, O)  # LayerNorm(D), Linear(D, O)
+    return terms
+
+
 def predict_parameters(model: str, in_channels: int, hidden_channels: int,
                        out_channels: int, num_layers: int, num_groups: int = 2,
                        edge_dim: int | None = None, conv: str = "gen",
@@ -138,6 +180,9 @@ def predict_parameters(model: str, in_channels: int, hidden_channels: int,
         \text{WT-ResGNN}: P_{io} + P(D), \quad
         \text{WT-RevGNN}: P_{io} + C\,P(g), \quad
         \text{DEQ-GNN}: P_{io} + 2\,P_{conv}(D) + 2 \cdot 2D
+
+    where :math:`P_{io} = (F + 1)D` (node encoder) :math:`+ (F_e + 1)D` (edge encoder,
+    with edge features) :math:`+ 2D + (D + 1)O` (head LayerNorm and Linear).
 
     Args:
         model (str): ``"ResGNN"``, ``"RevGNN"``, ``"WT-ResGNN"``, ``"WT-RevGNN"`` or
@@ -156,30 +201,63 @@ def predict_parameters(model: str, in_channels: int, hidden_channels: int,
     Returns:
         int: the number of scalar parameters.
     """
-    name = _model_name(model)
-    F, D, O = (_positive(n, v) for n, v in (("in_channels", in_channels),
-                                             ("hidden_channels", hidden_channels),
-                                             ("out_channels", out_channels)))
-    L = _positive("num_layers", num_layers)
-    # node encoder, edge encoder, head LayerNorm and Linear
-    io = _linear(F, D) + (_linear(_positive("edge_dim", edge_dim), D) if edge_dim else 0)
-    io += 2 * D + _linear(D, O)
-    e = D if edge_dim else None  # encoded edge features have D channels
-    if name == "ResGNN":
-        return io + L * block_parameters(D, conv, e, aggr)
-    if name == "WT-ResGNN":
-        return io + block_parameters(D, conv, e, aggr)
-    if name == "DEQ-GNN":
-        return io + 2 * _conv_parameters(D, conv, e, aggr) + 2 * 2 * D  # convs, 2 LNs
-    g = _groups(D, num_groups)
-    per_layer = num_groups * block_parameters(g, conv, e, aggr)
-    return io + (L if name == "RevGNN" else 1) * per_layer
+    F, D, O, L = (_positive(n, v) for n, v in (
+        ("in_channels", in_channels), ("hidden_channels", hidden_channels),
+        ("out_channels", out_channels), ("num_layers", num_layers)))
+    terms = _parameter_terms(_model_name(model), F, D, O, L, num_groups, edge_dim, conv,
+                             aggr)
+    return sum(terms.values())
+
+
+def predict_preset_parameters(name: str) -> int:
+    r"""The exact number of parameters of a named preset
+    (:data:`~revgnn_edu.models.presets.PRESETS`), as
+    :func:`~revgnn_edu.models.build_model` builds it for ogbn-proteins.
+
+    Term by term, for width :math:`D`, depth :math:`L`, :math:`C = 2` groups of
+    :math:`g = D/2` channels, :math:`O = 112` tasks:
+
+    * **node input encoder** (:class:`~revgnn_edu.models.presets.ProteinsNodeEncoder`):
+      the species one-hot goes through ``Linear(8, 8)``, :math:`8 \cdot 8 + 8 = 72`;
+      then ``Linear(16, D)`` maps the 8 aggregated edge features and the 8 encoded
+      species to :math:`D`, :math:`16D + D`;
+    * **edge encoder** ``Linear(8, D)``: :math:`8D + D`;
+    * **body**: for RevGNN :math:`L` layers of :math:`C` blocks, each block a
+      LayerNorm :math:`2g`, GENConv's MLP :math:`g 	o 2g 	o g` with its LayerNorm,
+      :math:`(2g^2 + 2g) + 4g + (2g^2 + g)`, and the edge projection
+      :math:`D 	o g`, :math:`Dg + g`; so :math:`12g^2 + 20g` per layer. WT-RevGNN has
+      one such layer, ResGNN :math:`L` blocks of width :math:`D`, DEQ-GNN two GENConvs
+      of width :math:`D` and two LayerNorms (see :func:`predict_parameters`);
+    * **head**: LayerNorm :math:`2D` and ``Linear(D, 112)``, :math:`112D + 112`.
+
+    For ``"revgnn-deep"`` (:math:`L = 1001`, :math:`D = 80`, :math:`g = 40`):
+    :math:`72 + 1360 + 720 + 1001 \cdot 20000 + 160 + 9072 = 20{,}031{,}384`, the count
+    on the OGB leaderboard; ``"revgnn-wide"`` gives :math:`68{,}471{,}608`.
+
+    Args:
+        name (str): a preset name, e.g. ``"revgnn-deep"``.
+
+    Returns:
+        int: the number of scalar parameters.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
+    spec = PRESETS[name]
+    D = spec.hidden_channels
+    # build_model's defaults: 112 tasks, RevGNN's 2 groups, GENConv with max aggregation
+    terms = _parameter_terms(spec.family, PROTEINS_IN_CHANNELS, D, NUM_TASKS,
+                             spec.num_layers, 2, PROTEINS_EDGE_DIM, "gen", "max")
+    # the node encoder is the species Linear(8, 8), then Linear(16, D)
+    terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(PROTEINS_IN_CHANNELS, D)
+    return sum(terms.values())
 
 
 # numbers one pre-activation GENConv block of width w keeps for backward:
 # 9 N w + 2 E w + 4 N (see the module docstring)
 _KEEP = (9, 2, 4)
-# working sets, in numbers per (N D, E D, N g, E g, N); calibrated with the meter
+# working sets, in numbers per (N D, E D, N g, E g, N): fitted with the meter on
+# random graphs (see "Where each constant comes from" in the module docstring);
+# keyed by (kind, with edge features)
 _WORK = {
     ("res", True): (10, 6.25, 0, 0, 2), ("res", False): (10, 6.25, 0, 0, 2),
     ("rev", True): (5, 4.5, 12, 3.25, 0), ("rev", False): (6.25, 0, 9, 6.25, 0),
@@ -273,29 +351,18 @@ def predict_activation_bytes(model: str, num_nodes: int, num_edges: int,
     return int(round(numbers * dtype_bytes))
 
 
-def measure_activation_bytes(model: nn.Module, data: Data, mask: Tensor | None = None) -> int:
-    r"""Measured peak memory of one training step (forward, cross-entropy, backward)
-    above the parameters and their gradients, with
-    :func:`~revgnn_edu.memory.measure_peak_bytes`.
-
-    Parameter gradients are allocated (as zeros) before the measurement, so the peak
-    is activation memory plus the backward pass's working set: the quantity
-    :func:`predict_activation_bytes` estimates.
-
-    Args:
-        model (torch.nn.Module): called as ``model(x, edge_index, edge_attr)``.
-        data (torch_geometric.data.Data): ``x``, ``edge_index``, class labels ``y`` and,
-            when present, ``edge_attr``.
-        mask (torch.Tensor, optional): the nodes the loss is computed on.
-            (default: :obj:`None`, all nodes)
-
-    Returns:
-        int: the peak in bytes.
-    """
+def _allocate_gradients(model: nn.Module) -> None:
+    """Zero gradients for every trainable parameter that has none yet, so that they
+    count as allocated before a measurement."""
     for p in model.parameters():
         if p.requires_grad and p.grad is None:
             p.grad = torch.zeros_like(p)
-    edge_attr = getattr(data, "edge_attr", None)
+
+
+def _training_step(model: nn.Module, data: Data, mask: Tensor | None = None):
+    """One training step (forward, cross-entropy, backward) as a function of nothing;
+    ``edge_attr`` is passed exactly when the model was built with ``edge_dim``."""
+    edge_attr = data.edge_attr if getattr(model, "edge_dim", None) is not None else None
 
     def step() -> None:
         out = model(data.x, data.edge_index, edge_attr)
@@ -304,12 +371,45 @@ def measure_activation_bytes(model: nn.Module, data: Data, mask: Tensor | None =
             out, target = out[mask], target[mask]
         torch.nn.functional.cross_entropy(out, target).backward()
 
-    return measure_peak_bytes(step)
+    return step
+
+
+def measure_activation_bytes(model: nn.Module, data: Data, mask: Tensor | None = None,
+                             backend: str = "tracker", device=None) -> int:
+    r"""Measured peak memory of one training step (forward, cross-entropy, backward)
+    above the parameters and their gradients, with
+    :func:`~revgnn_edu.memory.measure_peak_bytes`: the package's one activation-memory
+    meter.
+
+    Parameter gradients are allocated (as zeros) before the measurement, so the peak
+    is activation memory plus the backward pass's working set: the quantity
+    :func:`predict_activation_bytes` estimates. The step's gradients are left in
+    ``.grad``.
+
+    Args:
+        model (torch.nn.Module): called as ``model(x, edge_index, edge_attr)``; it gets
+            ``data.edge_attr`` when it has an ``edge_dim``, else :obj:`None`.
+        data (torch_geometric.data.Data): ``x``, ``edge_index``, class labels ``y`` and,
+            for models with edge features, ``edge_attr``.
+        mask (torch.Tensor, optional): the nodes the loss is computed on.
+            (default: :obj:`None`, all nodes)
+        backend (str, optional): ``"tracker"`` or ``"cuda"``, see
+            :func:`~revgnn_edu.memory.measure_peak_bytes`. (default: ``"tracker"``)
+        device (torch.device, optional): the CUDA device for ``backend="cuda"``.
+
+    Returns:
+        int: the peak in bytes.
+    """
+    _allocate_gradients(model)
+    return measure_peak_bytes(_training_step(model, data, mask), backend=backend,
+                              device=device)
 
 
 def activation_sweep(make_model: Callable[[Any], nn.Module], values: Iterable[Any],
-                     data: Data, name: str = "depth") -> list[dict]:
-    """:func:`measure_activation_bytes` of ``make_model(v)`` for each value ``v``.
+                     data: Data, name: str = "depth", progress: bool = False) -> list[dict]:
+    """:func:`measure_activation_bytes` of ``make_model(v)`` for each value ``v``: a
+    :func:`~revgnn_edu.memory.sweep` over training steps, with each model's parameter
+    count added.
 
     Args:
         make_model (callable): takes one value (a depth, a width, ...) and returns a
@@ -317,16 +417,21 @@ def activation_sweep(make_model: Callable[[Any], nn.Module], values: Iterable[An
         values (iterable): the values to sweep.
         data (torch_geometric.data.Data): the graph, see :func:`measure_activation_bytes`.
         name (str, optional): the column name of the swept value. (default: ``"depth"``)
+        progress (bool, optional): show a tqdm progress bar. (default: :obj:`False`)
 
     Returns:
         list[dict]: one row per value, ``{name: v, "peak_bytes": int, "peak_mib": float,
         "parameters": int}``, ready for :func:`~revgnn_edu.plotting.plot_sweep`.
     """
-    rows = []
-    for v in values:
+    counts = []
+
+    def make_step(v):
         model = make_model(v)
-        peak = measure_activation_bytes(model, data)
-        rows.append({name: v, "peak_bytes": peak, "peak_mib": peak / 2**20,
-                     "parameters": sum(p.numel() for p in model.parameters())})
-        del model
+        counts.append(sum(p.numel() for p in model.parameters()))
+        _allocate_gradients(model)
+        return _training_step(model, data)
+
+    rows = sweep(make_step, values, name=name, progress=progress)
+    for row, count in zip(rows, counts):
+        row["parameters"] = count
     return rows

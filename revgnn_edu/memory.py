@@ -8,10 +8,13 @@ TorchDispatchMode` sees every ATen operator (forward, backward, custom autograd
 functions and PyG's message passing alike), registers each *new* storage an operator
 returns, and a ``weakref.finalize`` on that storage subtracts its bytes when the last
 reference to it dies -- whether the reference lived in Python, in a saved autograd
-tensor or on a custom function's ``ctx``. ``UntypedStorage.resize_`` is patched for the
-duration of the measurement, so storage freed in place with ``resize_(0)`` (the trick
-reversible networks use) is seen as freed. The count is exact: it depends neither on the
-process RSS nor on the caching allocator.
+tensor or on a custom function's ``ctx``. ``UntypedStorage.resize_`` is wrapped while
+any measurement runs, so storage freed in place with ``resize_(0)`` (the trick
+reversible networks use) is seen as freed. Like the dispatch mode, which sees only the
+operators of the thread that entered it, the wrapper counts only resizes made by a
+measuring thread, for that thread's tracker: other threads' allocations and resizes do
+not change a measurement. The count is exact: it depends neither on the process RSS nor
+on the caching allocator.
 
 On CUDA, ``backend="cuda"`` reads ``torch.cuda.max_memory_allocated`` instead, which
 additionally includes allocator rounding and library workspaces; the two agree within a
@@ -20,6 +23,7 @@ few percent for realistic tensor sizes.
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -43,6 +47,51 @@ def _storages(objs: Iterable[Any]) -> list[torch.UntypedStorage]:
     return out
 
 
+class _ResizeWrapper:
+    """Wraps ``UntypedStorage.resize_`` while at least one tracker is active (in any
+    thread) and hands each resize to the trackers of the thread that made it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0  # active trackers, all threads
+        self.orig = None
+        self.local = threading.local()  # .trackers: this thread's active trackers
+
+    def trackers(self) -> list:
+        if not hasattr(self.local, "trackers"):
+            self.local.trackers = []
+        return self.local.trackers
+
+    def enter(self, tracker: "MemoryTracker") -> None:
+        with self.lock:
+            if self.users == 0:
+                self.orig = orig = torch.UntypedStorage.resize_
+                wrapper = self
+
+                def resize_(storage, size):
+                    mine = wrapper.trackers()
+                    for t in mine:
+                        t._before_resize(storage)
+                    result = orig(storage, size)
+                    for t in mine:
+                        t._update(storage)
+                    return result
+
+                torch.UntypedStorage.resize_ = resize_
+            self.users += 1
+        self.trackers().append(tracker)
+
+    def exit(self, tracker: "MemoryTracker") -> None:
+        self.trackers().remove(tracker)
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                torch.UntypedStorage.resize_ = self.orig
+
+
+_RESIZE = _ResizeWrapper()
+
+
 class MemoryTracker(TorchDispatchMode):
     """Counts live tensor storage created inside a ``with`` block; see the module docs.
 
@@ -57,7 +106,6 @@ class MemoryTracker(TorchDispatchMode):
         self.peak = 0
         self._nbytes: dict[int, int] = {}  # id(storage) -> bytes we counted for it
         self._finalizers: dict[int, weakref.finalize] = {}
-        self._orig_resize = None
 
     # -- bookkeeping -------------------------------------------------------------------
     def _free(self, key: int) -> None:
@@ -73,6 +121,14 @@ class MemoryTracker(TorchDispatchMode):
         self._finalizers[key] = weakref.finalize(storage, self._free, key)
         self.current += nbytes
         self.peak = max(self.peak, self.current)
+
+    def _before_resize(self, storage: torch.UntypedStorage) -> None:
+        """A storage that existed before the measurement and is resized now is
+        registered with its old size first, so only the change counts."""
+        key = id(storage)
+        if key not in self._nbytes:
+            self._nbytes[key] = storage.nbytes()
+            self._finalizers[key] = weakref.finalize(storage, self._free, key)
 
     def _update(self, storage: torch.UntypedStorage) -> None:
         """Re-read the size of a tracked storage after an in-place resize."""
@@ -97,25 +153,11 @@ class MemoryTracker(TorchDispatchMode):
 
     def __enter__(self):
         gc.collect()
-        tracker = self
-        self._orig_resize = orig = torch.UntypedStorage.resize_
-
-        def resize_(storage, size):
-            # A storage that existed before the measurement and is resized now is
-            # registered with its old size first, so only the change counts.
-            key = id(storage)
-            if key not in tracker._nbytes:
-                tracker._nbytes[key] = storage.nbytes()
-                tracker._finalizers[key] = weakref.finalize(storage, tracker._free, key)
-            result = orig(storage, size)
-            tracker._update(storage)
-            return result
-
-        torch.UntypedStorage.resize_ = resize_
+        _RESIZE.enter(self)
         return super().__enter__()
 
     def __exit__(self, *exc):
-        torch.UntypedStorage.resize_ = self._orig_resize
+        _RESIZE.exit(self)
         for fin in list(self._finalizers.values()):
             fin.detach()
         self._finalizers.clear()

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from .checks import positive_int
+
 __all__ = ["accuracy", "FitResult", "fit_node_classifier", "fit_seeds"]
 
 
@@ -55,8 +57,7 @@ def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: flo
     for name in ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask"):
         if getattr(data, name, None) is None:
             raise ValueError(f"data needs a {name!r} attribute for node classification")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    positive_int("epochs", epochs)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     edge_attr = getattr(data, "edge_attr", None)
     best, best_state = None, None

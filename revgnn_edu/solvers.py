@@ -46,6 +46,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .checks import positive_int
+
 __all__ = [
     "ConvergenceWarning",
     "ConvergenceError",
@@ -99,8 +101,17 @@ class SolverInfo:
 
 
 # --------------------------------------------------------------------------- #
-# Shared plumbing: input checks, the flattened map, the residual, reporting.
+# The driver: checks, the flattened map, residuals, the best iterate, the report.
+# Each solver below supplies only its update rule z_k, f(z_k) -> z_{k+1}.
 # --------------------------------------------------------------------------- #
+
+UpdateRule = Callable[[Tensor, Tensor], Tensor]
+
+
+def _positive_number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _check_common(f, z0, tol, max_iter, stop_mode) -> None:
@@ -112,10 +123,8 @@ def _check_common(f, z0, tol, max_iter, stop_mode) -> None:
         raise ValueError(f"z0 must be a floating point tensor, got dtype {z0.dtype}")
     if z0.numel() == 0:
         raise ValueError(f"z0 must have at least one element, got shape {tuple(z0.shape)}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    _positive_number("tol", tol)
+    positive_int("max_iter", max_iter)
     if stop_mode not in _STOP_MODES:
         raise ValueError(f"stop_mode must be one of {_STOP_MODES}, got {stop_mode!r}")
 
@@ -155,34 +164,47 @@ def _report(info: SolverInfo, raise_on_failure: bool, context: str | None) -> No
     )
     if raise_on_failure:
         raise ConvergenceError(msg)
-    warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    warnings.warn(msg, ConvergenceWarning, stacklevel=4)
 
 
-class _Best:
-    """Keep the iterate with the smallest residual seen so far."""
-
-    def __init__(self, z: Tensor):
-        self.r, self.z = math.inf, z
-
-    def update(self, r: float, z: Tensor) -> None:
-        if r < self.r:
-            self.r, self.z = r, z
+def _solve(name: str, update: UpdateRule, f: Callable[[Tensor], Tensor], z0: Tensor,
+           tol: float, max_iter: int, stop_mode: str, raise_on_failure: bool,
+           context: str | None) -> tuple[Tensor, SolverInfo]:
+    """The iteration every solver shares: evaluate :math:`f(z_k)`, record :math:`r_k`,
+    keep the best iterate, stop on ``tol``, a non-finite residual or ``max_iter``
+    evaluations, otherwise ask ``update`` for :math:`z_{k+1}`; then report."""
+    info = SolverInfo(name, tol=float(tol), stop_mode=stop_mode)
+    with torch.no_grad():
+        F = _flat_map(f, z0.shape)
+        z = z0.detach().reshape(-1)
+        fz = F(z)
+        best_r, best_z = math.inf, z
+        for k in range(max_iter):
+            r = _residual(fz, z, stop_mode)
+            info.residuals.append(r)
+            if r < best_r:  # the returned iterate: the smallest residual so far
+                best_r, best_z = r, z
+            if r < tol:
+                info.converged = True
+                break
+            if not math.isfinite(r) or k == max_iter - 1:
+                break
+            z = update(z, fz)  # z_{k+1}, the solver's own rule
+            fz = F(z)
+    info.iterations = len(info.residuals)
+    _report(info, raise_on_failure, context)
+    return best_z.view(z0.shape), info
 
 
 # --------------------------------------------------------------------------- #
-# The solvers.
+# The solvers: options, then the update rule.
 # --------------------------------------------------------------------------- #
 
 
-def fixed_point_iteration(
-    f: Callable[[Tensor], Tensor],
-    z0: Tensor,
-    tol: float = 1e-5,
-    max_iter: int = 50,
-    stop_mode: str = "rel",
-    raise_on_failure: bool = False,
-    context: str | None = None,
-) -> tuple[Tensor, SolverInfo]:
+def fixed_point_iteration(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
+                          max_iter: int = 50, stop_mode: str = "rel",
+                          raise_on_failure: bool = False, context: str | None = None
+                          ) -> tuple[Tensor, SolverInfo]:
     r"""Plain fixed-point (Picard) iteration.
 
     .. math::
@@ -211,42 +233,18 @@ def fixed_point_iteration(
         the iteration record.
     """
     _check_common(f, z0, tol, max_iter, stop_mode)
-    with torch.no_grad():
-        F = _flat_map(f, z0.shape)
-        info = SolverInfo("fixed_point_iteration", tol=float(tol), stop_mode=stop_mode)
 
-        z = z0.detach().reshape(-1)
-        best = _Best(z)
-        for _ in range(max_iter):
-            fz = F(z)
-            r = _residual(fz, z, stop_mode)
-            info.residuals.append(r)
-            best.update(r, z)
-            if r < tol:
-                info.converged = True
-                break
-            if not math.isfinite(r):
-                break
-            # z_{k+1} = f(z_k)
-            z = fz
+    def update(z: Tensor, fz: Tensor) -> Tensor:
+        return fz  # z_{k+1} = f(z_k)
 
-    info.iterations = len(info.residuals)
-    _report(info, raise_on_failure, context)
-    return best.z.view(z0.shape), info
+    return _solve("fixed_point_iteration", update, f, z0, tol, max_iter, stop_mode,
+                  raise_on_failure, context)
 
 
-def anderson(
-    f: Callable[[Tensor], Tensor],
-    z0: Tensor,
-    tol: float = 1e-5,
-    max_iter: int = 50,
-    m: int = 5,
-    beta: float = 1.0,
-    lam: float = 1e-4,
-    stop_mode: str = "rel",
-    raise_on_failure: bool = False,
-    context: str | None = None,
-) -> tuple[Tensor, SolverInfo]:
+def anderson(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
+             max_iter: int = 50, m: int = 5, beta: float = 1.0, lam: float = 1e-4,
+             stop_mode: str = "rel", raise_on_failure: bool = False,
+             context: str | None = None) -> tuple[Tensor, SolverInfo]:
     r"""Anderson acceleration: mix the last :math:`m` iterates so that the mixed
     residual is as small as possible.
 
@@ -266,12 +264,7 @@ def anderson(
     With :math:`m = 1` and :math:`\beta = 1` it is plain fixed-point iteration.
 
     Args:
-        f (callable): The map :math:`f`; returns a tensor shaped like its input.
-        z0 (torch.Tensor): Initial guess :math:`z_0`, any shape.
-        tol (float, optional): Stop when the residual is below ``tol``.
-            (default: :obj:`1e-5`)
-        max_iter (int, optional): Maximum number of evaluations of ``f``.
-            (default: :obj:`50`)
+        f, z0, tol, max_iter: as in :func:`fixed_point_iteration`.
         m (int, optional): Window: how many past iterates are mixed.
             (default: :obj:`5`)
         beta (float, optional): Mixing (damping) :math:`\beta \in (0, 1]`.
@@ -281,73 +274,44 @@ def anderson(
             that it does not depend on the scale of :math:`z` (it bounds the
             condition number of :math:`H` by about :math:`1/\lambda`).
             (default: :obj:`1e-4`)
-        stop_mode (str, optional): ``"rel"`` or ``"abs"`` residual.
-            (default: :obj:`"rel"`)
-        raise_on_failure (bool, optional): Raise :class:`ConvergenceError` instead
-            of warning when ``tol`` is not reached. (default: :obj:`False`)
-        context (str, optional): Prefix for the failure message.
-            (default: :obj:`None`)
+        stop_mode, raise_on_failure, context: as in :func:`fixed_point_iteration`.
 
     Returns:
         (torch.Tensor, SolverInfo): The fixed point estimate (shape of ``z0``) and
         the iteration record.
     """
     _check_common(f, z0, tol, max_iter, stop_mode)
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"m (the Anderson window) must be an integer >= 1, got {m!r}")
+    positive_int("m (the Anderson window)", m)
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 < beta <= 1:
         raise ValueError(f"beta (the mixing parameter) must be in (0, 1], got {beta!r}")
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not lam > 0:
-        raise ValueError(f"lam (the regularization) must be a positive number, got {lam!r}")
-    with torch.no_grad():
-        F = _flat_map(f, z0.shape)
-        info = SolverInfo("anderson", tol=float(tol), stop_mode=stop_mode)
+    _positive_number("lam (the regularization)", lam)
+    zs, fzs = deque(maxlen=m), deque(maxlen=m)  # the window: z_i and f(z_i)
 
-        z = z0.detach().reshape(-1)
-        zs, fzs = deque(maxlen=m), deque(maxlen=m)  # the window: z_i and f(z_i)
-        best = _Best(z)
-        for _ in range(max_iter):
-            fz = F(z)
-            r = _residual(fz, z, stop_mode)
-            info.residuals.append(r)
-            best.update(r, z)
-            if r < tol:
-                info.converged = True
-                break
-            if not math.isfinite(r):
-                break
-            zs.append(z)
-            fzs.append(fz)
+    def update(z: Tensor, fz: Tensor) -> Tensor:
+        zs.append(z)
+        fzs.append(fz)
+        Z, FZ = torch.stack(tuple(zs)), torch.stack(tuple(fzs))  # (n, d) each
+        G = FZ - Z  # rows g_i = f(z_i) - z_i
+        # Gram matrix H = G G^T, H_ij = g_i . g_j (one matrix-vector product per
+        # row: small matrix-matrix products can stall on busy multi-threaded CPUs)
+        H = torch.stack([G @ g_i for g_i in G])
+        # H <- H + lambda' I,  lambda' = lambda * max_i ||g_i||^2
+        n = H.shape[0]
+        H = H + lam * H.diagonal().max() * torch.eye(n, dtype=H.dtype, device=H.device)
+        # alpha = H^{-1} 1 / (1^T H^{-1} 1)
+        w = torch.linalg.solve(H, torch.ones(n, 1, dtype=H.dtype, device=H.device))
+        alpha = (w / w.sum()).squeeze(1)
+        # z_{k+1} = beta * sum_i alpha_i f(z_i) + (1 - beta) * sum_i alpha_i z_i
+        return beta * (alpha @ FZ) + (1 - beta) * (alpha @ Z)
 
-            Z, FZ = torch.stack(tuple(zs)), torch.stack(tuple(fzs))  # (n, d) each
-            G = FZ - Z  # rows g_i = f(z_i) - z_i
-            # Gram matrix H = G G^T, H_ij = g_i . g_j (one matrix-vector product per
-            # row: small matrix-matrix products can stall on busy multi-threaded CPUs)
-            H = torch.stack([G @ g_i for g_i in G])
-            # H <- H + lambda' I,  lambda' = lambda * max_i ||g_i||^2
-            n = H.shape[0]
-            H = H + lam * H.diagonal().max() * torch.eye(n, dtype=H.dtype, device=H.device)
-            # alpha = H^{-1} 1 / (1^T H^{-1} 1)
-            w = torch.linalg.solve(H, torch.ones(n, 1, dtype=H.dtype, device=H.device))
-            alpha = (w / w.sum()).squeeze(1)
-            # z_{k+1} = beta * sum_i alpha_i f(z_i) + (1 - beta) * sum_i alpha_i z_i
-            z = beta * (alpha @ FZ) + (1 - beta) * (alpha @ Z)
-
-    info.iterations = len(info.residuals)
-    _report(info, raise_on_failure, context)
-    return best.z.view(z0.shape), info
+    return _solve("anderson", update, f, z0, tol, max_iter, stop_mode, raise_on_failure,
+                  context)
 
 
-def broyden(
-    f: Callable[[Tensor], Tensor],
-    z0: Tensor,
-    tol: float = 1e-5,
-    max_iter: int = 50,
-    memory: int = 30,
-    stop_mode: str = "rel",
-    raise_on_failure: bool = False,
-    context: str | None = None,
-) -> tuple[Tensor, SolverInfo]:
+def broyden(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
+            max_iter: int = 50, memory: int = 30, stop_mode: str = "rel",
+            raise_on_failure: bool = False, context: str | None = None
+            ) -> tuple[Tensor, SolverInfo]:
     r"""Limited-memory Broyden's method on the root problem
     :math:`g(z) = f(z) - z = 0`.
 
@@ -372,67 +336,36 @@ def broyden(
     nonlinear :math:`f` Broyden may fail where Anderson succeeds.
 
     Args:
-        f (callable): The map :math:`f`; returns a tensor shaped like its input.
-        z0 (torch.Tensor): Initial guess :math:`z_0`, any shape.
-        tol (float, optional): Stop when the residual is below ``tol``.
-            (default: :obj:`1e-5`)
-        max_iter (int, optional): Maximum number of evaluations of ``f``.
-            (default: :obj:`50`)
+        f, z0, tol, max_iter: as in :func:`fixed_point_iteration`.
         memory (int, optional): Number of rank-one updates kept before a restart.
             (default: :obj:`30`)
-        stop_mode (str, optional): ``"rel"`` or ``"abs"`` residual.
-            (default: :obj:`"rel"`)
-        raise_on_failure (bool, optional): Raise :class:`ConvergenceError` instead
-            of warning when ``tol`` is not reached. (default: :obj:`False`)
-        context (str, optional): Prefix for the failure message.
-            (default: :obj:`None`)
+        stop_mode, raise_on_failure, context: as in :func:`fixed_point_iteration`.
 
     Returns:
         (torch.Tensor, SolverInfo): The root estimate (shape of ``z0``) and the
         iteration record.
     """
     _check_common(f, z0, tol, max_iter, stop_mode)
-    if isinstance(memory, bool) or not isinstance(memory, int) or memory < 1:
-        raise ValueError(
-            f"memory (number of Broyden updates kept) must be an integer >= 1, got {memory!r}"
-        )
-    with torch.no_grad():
-        F = _flat_map(f, z0.shape)
-        info = SolverInfo("broyden", tol=float(tol), stop_mode=stop_mode)
+    positive_int("memory (number of Broyden updates kept)", memory)
+    us, vs = [], []  # rank-one updates u_j, v_j
+    last = {}  # z_k, g(z_k) and the step s_k, for the update once g(z_{k+1}) is known
 
-        us, vs = [], []  # rank-one updates u_j, v_j
+    def B(x: Tensor) -> Tensor:  # B x = -x + sum_j u_j (v_j^T x)
+        out = -x
+        for u, v in zip(us, vs):
+            out = out + u * (v @ x)
+        return out
 
-        def B(x: Tensor) -> Tensor:  # B x = -x + sum_j u_j (v_j^T x)
-            out = -x
-            for u, v in zip(us, vs):
-                out = out + u * (v @ x)
-            return out
+    def B_T(x: Tensor) -> Tensor:  # B^T x = -x + sum_j v_j (u_j^T x)
+        out = -x
+        for u, v in zip(us, vs):
+            out = out + v * (u @ x)
+        return out
 
-        def B_T(x: Tensor) -> Tensor:  # B^T x = -x + sum_j v_j (u_j^T x)
-            out = -x
-            for u, v in zip(us, vs):
-                out = out + v * (u @ x)
-            return out
-
-        z = z0.detach().reshape(-1)
-        fz = F(z)
+    def update(z: Tensor, fz: Tensor) -> Tensor:
         g = fz - z  # g(z) = f(z) - z
-        best = _Best(z)
-        for k in range(max_iter):
-            r = _residual(fz, z, stop_mode)
-            info.residuals.append(r)
-            best.update(r, z)
-            if r < tol:
-                info.converged = True
-                break
-            if not math.isfinite(r) or k == max_iter - 1:
-                break
-            # quasi-Newton step  s = -B g(z_k)
-            s = -B(g)
-            z_new = z + s
-            fz_new = F(z_new)
-            g_new = fz_new - z_new
-            y = g_new - g
+        if last:  # the previous step s and y = g(z_k) - g(z_{k-1}) update B
+            s, y = last["s"], g - last["g"]
             if len(us) == memory:  # memory full: restart from B = -I
                 us.clear()
                 vs.clear()
@@ -442,11 +375,12 @@ def broyden(
             if torch.isfinite(denom) and denom.abs() > torch.finfo(denom.dtype).tiny:
                 us.append((s - B(y)) / denom)
                 vs.append(v)
-            z, fz, g = z_new, fz_new, g_new
+        s = -B(g)  # quasi-Newton step  s = -B g(z_k)
+        last.update(s=s, g=g)
+        return z + s
 
-    info.iterations = len(info.residuals)
-    _report(info, raise_on_failure, context)
-    return best.z.view(z0.shape), info
+    return _solve("broyden", update, f, z0, tol, max_iter, stop_mode, raise_on_failure,
+                  context)
 
 
 SOLVERS: dict[str, Callable] = {

@@ -118,7 +118,7 @@ def test_activation_sweep_rows_and_masked_loss():
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: predict_parameters("GCN", 4, 8, 2, 3), "model must be one of"),
+    (lambda: predict_parameters("GCN", 4, 8, 2, 3), "model family must be one of"),
     (lambda: predict_parameters("RevGNN", 4, 9, 2, 3), "hidden_channels=9 must split"),
     (lambda: predict_parameters("ResGNN", 4, 8, 2, 0), "num_layers must be a positive"),
     (lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"), "conv must be one of"),

@@ -63,20 +63,9 @@ def test_forward_reaches_a_fixed_point(tiny):
     assert str(model).startswith("DEQGNN(\n  3, 4, 2, num_layers=300, mode=implicit\n")
 
 
-def central_difference(loss_fn, t, indices, eps=1e-6):
-    flat, out = t.data.view(-1), []
-    for i in indices:
-        orig = flat[i].item()
-        flat[i] = orig + eps
-        plus = loss_fn()
-        flat[i] = orig - eps
-        minus = loss_fn()
-        flat[i] = orig
-        out.append((plus - minus) / (2 * eps))
-    return torch.tensor(out, dtype=DTYPE)
 
 
-def test_implicit_gradients_match_finite_differences(tiny):
+def test_implicit_gradients_match_finite_differences(tiny, central_difference):
     torch.manual_seed(0)
     model = tight(tiny)
     x = tiny.x.clone().requires_grad_()
@@ -180,6 +169,11 @@ def test_num_layers_is_the_iteration_limit(tiny):
     with pytest.warns(ConvergenceWarning):
         loss_of(fixed, tiny).backward()
     assert fixed.deq.max_iter == 5 and fixed.deq.backward_max_iter == 9
+    assert fixed.deq.max_iter == 5  # set when num_layers was set, not in forward
+    fixed.deq.max_iter = 6  # a solver setting changed directly stays as set
+    with pytest.warns(ConvergenceWarning):
+        loss_of(fixed, tiny)
+    assert fixed.deq.max_iter == 6 and fixed.last_forward_info.iterations == 6
 
 
 def test_unrolled_pretraining_then_implicit(tiny):
@@ -200,7 +194,7 @@ def test_unrolled_pretraining_then_implicit(tiny):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(mode="explicit"), r"mode must be one of \('implicit', 'unrolled'\), got 'explicit'"),
-    (dict(unrolled_steps=0), "unrolled_steps must be a positive integer or None, got 0"),
+    (dict(unrolled_steps=0), "unrolled_steps must be a positive integer, got 0"),
     (dict(solver="newton"), "solver must be one of"),
     (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
 ])
@@ -225,3 +219,20 @@ def test_training_memory_does_not_grow_with_iterations():
     assert abs(mem["implicit", 50] - mem["implicit", 10]) <= 0.01 * mem["implicit", 10]
     assert mem["unrolled", 50] > 4 * mem["unrolled", 10]  # unrolled: O(K N D)
     assert mem["implicit", 50] < mem["unrolled", 50] / 5
+
+
+def test_adjoint_uses_the_dropout_mask_of_its_own_forward_pass(tiny):
+    """Two forward passes, then one backward: each adjoint solve must evaluate f with
+    the mask its forward pass drew, as unrolled training through the same steps does."""
+    torch.manual_seed(0)
+    model = tight(tiny, dropout=0.3)
+    other = random_graph(11, 30, 3, edge_dim=2, num_classes=2, seed=4, dtype=DTYPE)
+    torch.manual_seed(1)
+    (loss_of(model, tiny) + loss_of(model, other)).backward()
+    two = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(1)  # the same two masks, each forward then its own backward
+    loss_of(model, tiny).backward()
+    loss_of(model, other).backward()
+    for g, g_ref in zip(two, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(g, g_ref, rtol=1e-7, atol=1e-9)

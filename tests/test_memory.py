@@ -139,3 +139,33 @@ def test_format_bytes():
     assert format_bytes(512) == "512 B"
     assert format_bytes(3 * 2**20) == "3.00 MiB"
     assert format_bytes(5 * 2**30) == "5.00 GiB"
+
+
+def test_a_resize_in_another_thread_does_not_change_the_count():
+    """Before, the resize_ patch was process-wide: a resize_(0) in another thread
+    lowered the measuring thread's count (expected 1 MiB, reported 0)."""
+    import threading
+    other = torch.empty(2**18)  # 1 MiB, the other thread's, alive before the measurement
+    kept, resized, go = [], threading.Event(), threading.Event()
+
+    def other_thread():
+        go.wait()
+        other.untyped_storage().resize_(0)  # frees the other thread's 1 MiB
+        resized.set()
+
+    def fn():
+        kept.append(torch.empty(2**18))  # 1 MiB, kept alive: the peak
+        go.set()
+        assert resized.wait(timeout=30)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    peak_and_end = []
+    with MemoryTracker() as tracker:
+        fn()
+        peak_and_end.append(tracker.current)
+    thread.join()
+    assert tracker.peak == 2**20 and peak_and_end == [2**20]
+    assert other.untyped_storage().nbytes() == 0  # it did happen
+    # the wrapper is gone when no measurement runs
+    assert torch.UntypedStorage.resize_.__qualname__.startswith("StorageBase")

@@ -74,11 +74,11 @@ def test_every_preset_builds_shrunk_and_trains_a_step(preset):
     from revgnn_edu.models import DEQGNN, WTRevGNN
     model = build_model(preset, num_layers=2, hidden_channels=16, num_tasks=4)
     family = PRESETS[preset].family
-    expected = {"resgnn": ResGNN, "revgnn": RevGNN, "wt-revgnn": WTRevGNN, "deq-gnn": DEQGNN}
+    expected = {"ResGNN": ResGNN, "RevGNN": RevGNN, "WT-RevGNN": WTRevGNN, "DEQ-GNN": DEQGNN}
     assert type(model) is expected[family]
     x = torch.cat([torch.rand(20, 8), torch.eye(8)[torch.randint(0, 8, (20,))]], dim=1)
     step = lambda: model(x, torch.randint(0, 20, (2, 60)), torch.rand(60, 8))
-    if family == "deq-gnn":  # 2 solver iterations cannot converge: it must say so
+    if family == "DEQ-GNN":  # 2 solver iterations cannot converge: it must say so
         from revgnn_edu.solvers import ConvergenceWarning
         with pytest.warns(ConvergenceWarning, match="did not converge after 2 iterations"):
             out = step()
@@ -122,3 +122,52 @@ def test_one_constructor_contract(cls):
         args[name] = 0
         with pytest.raises(ValueError, match=f"{name} must be a positive integer, got 0"):
             cls(**args)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_predict_preset_parameters_counts_build_model(preset):
+    from revgnn_edu.complexity import predict_preset_parameters
+    with torch.device("meta"):
+        model = build_model(preset)
+    assert predict_preset_parameters(preset) == _count(model)
+
+
+def test_predict_preset_parameters_published_counts():
+    from revgnn_edu.complexity import predict_preset_parameters
+    assert predict_preset_parameters("revgnn-deep") == 20_031_384
+    assert predict_preset_parameters("revgnn-wide") == 68_471_608
+    with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'"):
+        predict_preset_parameters("revgnn-huge")
+
+
+def test_preset_families_are_the_class_families():
+    from revgnn_edu.models import FAMILIES, family_name
+    for spec in PRESETS.values():
+        assert spec.family in FAMILIES
+    assert family_name("wt-revgnn") == family_name("WTRevGNN") == "WT-RevGNN"
+    with pytest.raises(ValueError, match="model family must be one of"):
+        family_name("gcn")
+
+
+def _every_module():
+    """One instance of every module class of the package."""
+    from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
+    from revgnn_edu.nn import (DEQFixedPoint, DEQGraphBlock, GNNBlock, GroupReversible,
+                               ResBlock, SharedDropout)
+    return [PlainGNN(6, 8, 3, 2), ResGNN(6, 8, 3, 2, edge_dim=4), RevGNN(6, 8, 3, 2),
+            RevGNN(6, 8, 3, 2, edge_dim=4, fold_edge_encoder=True),
+            WTResGNN(6, 8, 3, 2), WTRevGNN(6, 8, 3, 2, edge_dim=4),
+            DEQGNN(6, 8, 3, 2, edge_dim=4), build_model("revgnn-112-64", num_layers=2),
+            GNNBlock(4, edge_dim=3), ResBlock(4), DEQGraphBlock(4),
+            GroupReversible([GNNBlock(4), GNNBlock(4)]),
+            DEQFixedPoint(DEQGraphBlock(4)), ProteinsNodeEncoder(4), SharedDropout(0.1)]
+
+
+@pytest.mark.parametrize("module", _every_module(), ids=lambda m: type(m).__name__)
+def test_reset_parameters_reinitializes_every_parameter(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.fill_(7.0)
+    module.reset_parameters()
+    for name, p in module.named_parameters():
+        assert not torch.all(p == 7.0), name

@@ -7,17 +7,12 @@ from revgnn_edu.models import PlainGNN, ResGNN
 from revgnn_edu.nn import GNNBlock, ResBlock, make_conv
 
 
-@pytest.fixture
-def graph():
-    return random_graph(30, 120, 6, edge_dim=4, num_classes=3, seed=0)
-
-
 @pytest.mark.parametrize("conv", ["gen", "gcn", "sage"])
 @pytest.mark.parametrize("num_layers", [1, 3])
-def test_resgnn_shapes_and_backward(graph, conv, num_layers):
+def test_resgnn_shapes_and_backward(graph32, conv, num_layers):
     edge_dim = 4 if conv == "gen" else None
     model = ResGNN(6, 8, 3, num_layers, edge_dim=edge_dim, dropout=0.1, conv=conv)
-    out = model(graph.x, graph.edge_index, graph.edge_attr if edge_dim else None)
+    out = model(graph32.x, graph32.edge_index, graph32.edge_attr if edge_dim else None)
     assert out.shape == (30, 3)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
@@ -25,15 +20,15 @@ def test_resgnn_shapes_and_backward(graph, conv, num_layers):
     assert str(model).startswith(f"ResGNN(\n  6, 8, 3, num_layers={num_layers}")
 
 
-def test_resblock_is_x_plus_preactivation_block(graph):
+def test_resblock_is_x_plus_preactivation_block(graph32):
     torch.manual_seed(0)
     block = ResBlock(8, "gen", edge_dim=4)
     x = torch.randn(30, 8)
     f = block.block
     # f(X) = GENConv(ReLU(LN(X)), A, U W_p^T + b_p)
-    edges = f.edge_proj(graph.edge_attr)
-    expected = x + f.conv(torch.relu(f.norm(x)), graph.edge_index, edges)
-    assert torch.allclose(block(x, graph.edge_index, graph.edge_attr), expected)
+    edges = f.edge_proj(graph32.edge_attr)
+    expected = x + f.conv(torch.relu(f.norm(x)), graph32.edge_index, edges)
+    assert torch.allclose(block(x, graph32.edge_index, graph32.edge_attr), expected)
 
 
 def test_gen_conv_matches_the_paper_settings():
@@ -56,16 +51,16 @@ def test_gen_message_by_hand():
     assert out[3].item() == pytest.approx(7.0 + 1e-7)
 
 
-def test_block_accepts_any_pyg_conv(graph):
+def test_block_accepts_any_pyg_conv(graph32):
     from torch_geometric.nn import GraphConv
     block = GNNBlock(8, conv=lambda i, o: GraphConv(i, o))
-    assert block(torch.randn(30, 8), graph.edge_index).shape == (30, 8)
+    assert block(torch.randn(30, 8), graph32.edge_index).shape == (30, 8)
 
 
-def test_plain_gnn_two_layer_is_gcn(graph):
+def test_plain_gnn_two_layer_is_gcn(graph32):
     model = PlainGNN(6, 16, 3, 2, dropout=0.0)
     assert len(model.convs) == 2
-    assert model(graph.x, graph.edge_index).shape == (30, 3)
+    assert model(graph32.x, graph32.edge_index).shape == (30, 3)
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -80,11 +75,11 @@ def test_resgnn_bad_arguments(kwargs, match):
         ResGNN(**args)
 
 
-def test_resgnn_bad_inputs(graph):
+def test_resgnn_bad_inputs(graph32):
     model = ResGNN(6, 8, 3, 2, edge_dim=4)
     with pytest.raises(ValueError, match=r"x must have shape \(num_nodes, 6\), got \(30, 5\)"):
-        model(graph.x[:, :5], graph.edge_index, graph.edge_attr)
+        model(graph32.x[:, :5], graph32.edge_index, graph32.edge_attr)
     with pytest.raises(ValueError, match="edge_dim=4 but edge_attr is None"):
-        model(graph.x, graph.edge_index)
+        model(graph32.x, graph32.edge_index)
     with pytest.raises(ValueError, match="conv must be 'gen', 'gcn', 'sage' or a callable"):
         make_conv("gat", 4, 4)

@@ -18,7 +18,8 @@ F_E = 5  # edge feature size; != D, so GroupAddRev does not split edge features
 
 
 @pytest.fixture
-def graph():
+def coupling_graph():
+    """12 nodes, 40 edges, D = 24 features (every group count divides it), F_e = 5."""
     return random_graph(12, 40, D, edge_dim=F_E, seed=0, dtype=torch.float64)
 
 
@@ -41,17 +42,17 @@ def set_masks(drops, x, p, seed=1):
     return mask
 
 
-def run(layers, x, graph, edge_attr):
+def run(layers, x, coupling_graph, edge_attr):
     h = x
     for layer in layers:
-        h = layer(h, graph.edge_index, edge_attr)
+        h = layer(h, coupling_graph.edge_index, edge_attr)
     return h
 
 
-def grads_of(layers, graph, x0, e0, weight):
+def grads_of(layers, coupling_graph, x0, e0, weight):
     """Output and gradients of sum(weight * stack(x)) w.r.t. x, edge_attr and params."""
     x, e = x0.clone().requires_grad_(), e0.clone().requires_grad_()
-    out = run(layers, x, graph, e)
+    out = run(layers, x, coupling_graph, e)
     out_copy = out.detach().clone()  # GroupAddRev frees its output's storage in backward
     (out * weight).sum().backward()
     return out_copy, x.grad, e.grad, [p.grad for layer in layers for p in layer.parameters()]
@@ -60,38 +61,38 @@ def grads_of(layers, graph, x0, e0, weight):
 # -- the coupling --------------------------------------------------------------------
 @pytest.mark.parametrize("num_groups", [2, 3, 4, 8])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_inverse_recovers_the_input(graph, num_groups, dropout):
+def test_inverse_recovers_the_input(coupling_graph, num_groups, dropout):
     layers, drops = make_stack(1, num_groups, dropout)
     layer = layers[0]
-    set_masks(drops, graph.x, dropout)
-    x = graph.x
-    y = layer(x, graph.edge_index, graph.edge_attr)
+    set_masks(drops, coupling_graph.x, dropout)
+    x = coupling_graph.x
+    y = layer(x, coupling_graph.edge_index, coupling_graph.edge_attr)
     assert y.shape == x.shape and not torch.allclose(y, x)
-    x_rebuilt = layer.inverse(y, graph.edge_index, graph.edge_attr)
+    x_rebuilt = layer.inverse(y, coupling_graph.edge_index, coupling_graph.edge_attr)
     torch.testing.assert_close(x_rebuilt, x, rtol=0, atol=1e-12)
 
 
-def test_forward_follows_the_formula(graph):
+def test_forward_follows_the_formula(coupling_graph):
     layers, _ = make_stack(1, 3)
     layer, (f1, f2, f3) = layers[0], layers[0].blocks
-    ei, e = graph.edge_index, graph.edge_attr
-    x1, x2, x3 = graph.x.chunk(3, dim=1)
+    ei, e = coupling_graph.edge_index, coupling_graph.edge_attr
+    x1, x2, x3 = coupling_graph.x.chunk(3, dim=1)
     y0 = x2 + x3  # X'_0 = X_2 + X_3
     y1 = f1(y0, ei, e) + x1
     y2 = f2(y1, ei, e) + x2
     y3 = f3(y2, ei, e) + x3
-    torch.testing.assert_close(layer(graph.x, ei, e), torch.cat([y1, y2, y3], dim=1))
+    torch.testing.assert_close(layer(coupling_graph.x, ei, e), torch.cat([y1, y2, y3], dim=1))
 
 
 @pytest.mark.parametrize("num_groups", [2, 3, 4])
 @pytest.mark.parametrize("num_layers", [1, 3])
-def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
+def test_gradients_match_ordinary_autograd(coupling_graph, num_groups, num_layers):
     weight = torch.randn(12, D, dtype=torch.float64)
     results = []
     for memory_efficient in (True, False):
         layers, drops = make_stack(num_layers, num_groups, 0.2, memory_efficient)
-        set_masks(drops, graph.x, 0.2)
-        results.append(grads_of(layers, graph, graph.x, graph.edge_attr, weight))
+        set_masks(drops, coupling_graph.x, 0.2)
+        results.append(grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight))
     (out, gx, ge, gp), (out_ref, gx_ref, ge_ref, gp_ref) = results
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-10)
@@ -102,34 +103,34 @@ def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
 
 
-def test_gradients_match_in_float32(graph):
+def test_gradients_match_in_float32(coupling_graph):
     """In float32 the rebuilt inputs carry rounding errors: agree to about 1e-4."""
     weight = torch.randn(12, D)
     results = []
     for memory_efficient in (True, False):
         layers, _ = make_stack(8, 2, memory_efficient=memory_efficient)
-        results.append(grads_of(layers.float(), graph, graph.x.float(),
-                                graph.edge_attr.float(), weight))
+        results.append(grads_of(layers.float(), coupling_graph, coupling_graph.x.float(),
+                                coupling_graph.edge_attr.float(), weight))
     for a, b in zip(results[0][1:3] + tuple(results[0][3]), results[1][1:3] + tuple(results[1][3])):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("num_groups", [2, 3])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_matches_pyg_group_add_rev(graph, num_groups, dropout):
+def test_matches_pyg_group_add_rev(coupling_graph, num_groups, dropout):
     layers, drops = make_stack(1, num_groups, dropout)
     ours = layers[0]
     # GroupAddRev on copies of the same blocks: convs[i] is our f_{i+1}, and both start
     # from X'_0 = X_2 + ... + X_C, so the group order is the same.
     theirs = GroupAddRev(copy.deepcopy(ours.blocks))
     their_drops = [b.dropout for b in theirs.convs]
-    mask = set_masks(drops, graph.x, dropout)
+    mask = set_masks(drops, coupling_graph.x, dropout)
     for drop, m in zip(their_drops, mask.chunk(num_groups, dim=1)):
         drop.set_mask(m)  # the same mask (deepcopy gave each copied block its own module)
     weight = torch.randn(12, D, dtype=torch.float64)
-    out, gx, ge, gp = grads_of([ours], graph, graph.x, graph.edge_attr, weight)
+    out, gx, ge, gp = grads_of([ours], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)
     # (grads_of gives GroupAddRev a private copy of x: it frees its input's storage)
-    out_pyg, gx_pyg, ge_pyg, gp_pyg = grads_of([theirs], graph, graph.x, graph.edge_attr, weight)
+    out_pyg, gx_pyg, ge_pyg, gp_pyg = grads_of([theirs], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)
     torch.testing.assert_close(out, out_pyg, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx, gx_pyg, rtol=0, atol=1e-10)
     torch.testing.assert_close(ge, ge_pyg, rtol=0, atol=1e-10)
@@ -138,16 +139,16 @@ def test_matches_pyg_group_add_rev(graph, num_groups, dropout):
 
 
 # -- what the caller can still see ----------------------------------------------------
-def test_no_grad_and_eval_free_nothing(graph):
+def test_no_grad_and_eval_free_nothing(coupling_graph):
     layers, _ = make_stack(3, 2)
-    x = graph.x.clone()
+    x = coupling_graph.x.clone()
     with torch.no_grad():
-        y = run(layers, x, graph, graph.edge_attr)
-    torch.testing.assert_close(x, graph.x, rtol=0, atol=0)  # still readable, unchanged
+        y = run(layers, x, coupling_graph, coupling_graph.edge_attr)
+    torch.testing.assert_close(x, coupling_graph.x, rtol=0, atol=0)  # still readable, unchanged
     layers.eval()
     hs = [x]
     for layer in layers:  # eval mode with grad enabled: the memory-saving path
-        hs.append(layer(hs[-1], graph.edge_index, graph.edge_attr))
+        hs.append(layer(hs[-1], coupling_graph.edge_index, coupling_graph.edge_attr))
     torch.testing.assert_close(hs[-1], y, rtol=0, atol=1e-12)
     assert all(torch.isfinite(h).all() for h in hs)
 
@@ -177,44 +178,44 @@ def test_kept_intermediate_outputs_stay_readable_in_a_subprocess():
     assert proc.stdout.strip() == "readable True"
 
 
-def test_loss_from_an_intermediate_output(graph):
+def test_loss_from_an_intermediate_output(coupling_graph):
     layers, _ = make_stack(2, 2)
-    x = graph.x.clone().requires_grad_()
-    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
-    layers[1](y1, graph.edge_index, graph.edge_attr)  # takes y1 over
+    x = coupling_graph.x.clone().requires_grad_()
+    y1 = layers[0](x, coupling_graph.edge_index, coupling_graph.edge_attr)
+    layers[1](y1, coupling_graph.edge_index, coupling_graph.edge_attr)  # takes y1 over
     y1.sum().backward()  # works: the caller still holds y1
     assert x.grad is not None
-    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
-    layers[1](y1, graph.edge_index, graph.edge_attr)
+    y1 = layers[0](x, coupling_graph.edge_index, coupling_graph.edge_attr)
+    layers[1](y1, coupling_graph.edge_index, coupling_graph.edge_attr)
     loss = y1.sum()
     del y1  # now nobody has layer 0's output and layer 1's backward never runs
     with pytest.raises(RuntimeError, match="nothing rebuilt the output"):
         loss.backward()
 
 
-def test_in_place_change_of_an_output_raises(graph):
+def test_in_place_change_of_an_output_raises(coupling_graph):
     layers, _ = make_stack(2, 2)
-    x = graph.x.clone().requires_grad_()
-    y1 = layers[0](x, graph.edge_index, graph.edge_attr)
+    x = coupling_graph.x.clone().requires_grad_()
+    y1 = layers[0](x, coupling_graph.edge_index, coupling_graph.edge_attr)
     y1.mul_(2)
-    y2 = layers[1](y1, graph.edge_index, graph.edge_attr)
+    y2 = layers[1](y1, coupling_graph.edge_index, coupling_graph.edge_attr)
     with pytest.raises(RuntimeError, match="modified in place"):
         y2.sum().backward()
 
 
 # -- backward twice -------------------------------------------------------------------
-def test_second_backward_raises(graph):
+def test_second_backward_raises(coupling_graph):
     layers, _ = make_stack(2, 2)
-    loss = run(layers, graph.x.clone().requires_grad_(), graph, graph.edge_attr).sum()
+    loss = run(layers, coupling_graph.x.clone().requires_grad_(), coupling_graph, coupling_graph.edge_attr).sum()
     loss.backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
 
 
-def test_retain_graph_allows_a_second_backward(graph):
+def test_retain_graph_allows_a_second_backward(coupling_graph):
     layers, _ = make_stack(3, 2)
-    x = graph.x.clone().requires_grad_()
-    loss = run(layers, x, graph, graph.edge_attr).pow(2).sum()
+    x = coupling_graph.x.clone().requires_grad_()
+    loss = run(layers, x, coupling_graph, coupling_graph.edge_attr).pow(2).sum()
     loss.backward(retain_graph=True)
     once = [x.grad.clone()] + [p.grad.clone() for p in layers.parameters()]
     loss.backward()
@@ -224,7 +225,7 @@ def test_retain_graph_allows_a_second_backward(graph):
 
 
 # -- randomness inside a block ---------------------------------------------------------
-def test_ordinary_dropout_inside_a_block_is_replayed(graph):
+def test_ordinary_dropout_inside_a_block_is_replayed(coupling_graph):
     """nn.Dropout redraws its mask when the block is recomputed in backward; the
     coupling replays each block's random numbers so gradients stay exact."""
     weight = torch.randn(12, D, dtype=torch.float64)
@@ -237,7 +238,7 @@ def test_ordinary_dropout_inside_a_block_is_replayed(graph):
                             preserve_rng_state=preserve_rng_state)
             for _ in range(2)).double()
         torch.manual_seed(1)
-        return grads_of(layers, graph, graph.x, graph.edge_attr, weight)[1]
+        return grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)[1]
 
     reference = grads(memory_efficient=False)
     torch.testing.assert_close(grads(True), reference, rtol=0, atol=1e-10)
@@ -332,3 +333,81 @@ def test_bfloat16_autocast_rebuilds_and_matches_ordinary_autograd():
            for eff in (True, False)}
     assert err[False] < 0.05 and err[True] < 0.05        # bfloat16-level error (~1%)
     assert err[True] < 2 * err[False] + 0.005            # no worse than ordinary autograd
+
+
+# -- randomness that is not a SharedDropout is replayed in training (issue 11.2) ------
+def test_functional_dropout_inside_a_block_is_replayed(coupling_graph):
+    """GATConv(dropout=0.5) drops attention weights with the functional form: before,
+    the default preserve_rng_state=None replayed only nn.Dropout modules, and the
+    gradients were 73-91% off."""
+    from torch_geometric.nn import GATConv
+    torch.manual_seed(0)
+    blocks = [GNNBlock(D // 2, lambda i, o: GATConv(i, o, dropout=0.5)) for _ in range(2)]
+    layer = GroupReversible(blocks).double()
+    ref = copy.deepcopy(layer)
+    ref.memory_efficient = False
+    x, ei = coupling_graph.x, coupling_graph.edge_index
+    grads = []
+    for m in (layer, ref):
+        torch.manual_seed(1)
+        m(x, ei).pow(2).sum().backward()
+        grads.append([p.grad for p in m.parameters()])
+    for g, g_ref in zip(*grads):
+        torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-11)
+    layer.preserve_rng_state = False  # turned off by the user: not replayed, so wrong
+    layer.zero_grad()
+    torch.manual_seed(1)
+    layer(x, ei).pow(2).sum().backward()
+    off = max(((p.grad - g).norm() / g.norm()).item()
+              for p, g in zip(layer.parameters(), grads[1]))
+    assert off > 0.1
+
+
+# -- create_graph=True (issue 11.4) ---------------------------------------------------
+def test_create_graph_gives_first_order_gradients_and_a_clear_second_order_error(
+        coupling_graph):
+    """Before: 'A view was created in no_grad mode ...' even for first-order gradients."""
+    layers, _ = make_stack(2, 2)
+    ref = copy.deepcopy(layers)
+    for layer in ref:
+        layer.memory_efficient = False
+    e = coupling_graph.edge_attr
+    params = list(layers.parameters())
+    loss = run(layers, coupling_graph.x, coupling_graph, e).pow(2).sum()
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    ref_loss = run(ref, coupling_graph.x, coupling_graph, e).pow(2).sum()
+    for g, g_ref in zip(grads, torch.autograd.grad(ref_loss, list(ref.parameters()))):
+        torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-11)
+    with pytest.raises(RuntimeError, match="differentiate twice a function that was "
+                                           "marked with @once_differentiable"):
+        sum(g.pow(2).sum() for g in grads).backward()
+
+
+# -- recomputation leaves module buffers alone (issue 11.6) -----------------------------
+class _BatchNormBlock(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.lin, self.bn = nn.Linear(width, width), nn.BatchNorm1d(width)
+
+    def forward(self, x, edge_index):
+        return self.bn(self.lin(x))
+
+
+def test_batchnorm_statistics_are_updated_once_per_step(coupling_graph):
+    """Before: the backward recomputation updated the running statistics a second
+    time (num_batches_tracked 2 after one step)."""
+    torch.manual_seed(0)
+    layer = GroupReversible([_BatchNormBlock(D // 2) for _ in range(2)]).double()
+    ref = copy.deepcopy(layer)
+    ref.memory_efficient = False
+    x = coupling_graph.x.clone().requires_grad_()
+    for m in (layer, ref):
+        m(x, coupling_graph.edge_index).pow(2).sum().backward()
+    for block, block_ref in zip(layer.blocks, ref.blocks):
+        assert int(block.bn.num_batches_tracked) == 1
+        torch.testing.assert_close(block.bn.running_mean, block_ref.bn.running_mean,
+                                   rtol=0, atol=0)
+        torch.testing.assert_close(block.bn.running_var, block_ref.bn.running_var,
+                                   rtol=0, atol=0)
+    for p, p_ref in zip(layer.parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-9, atol=1e-11)

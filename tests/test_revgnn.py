@@ -10,11 +10,6 @@ from revgnn_edu.models import ResGNN
 from revgnn_edu.models.revgnn import RevGNN
 
 
-@pytest.fixture
-def graph():
-    return random_graph(30, 120, 6, edge_dim=4, num_classes=3, seed=0, dtype=torch.float64)
-
-
 def twin(model):
     """The same weights, trained with ordinary autograd."""
     ref = copy.deepcopy(model)
@@ -22,21 +17,10 @@ def twin(model):
     return ref
 
 
-def step(model, graph, seed=1):
-    """One training step's output and gradients (x and edge_attr included)."""
-    x = graph.x.clone().requires_grad_()
-    e = graph.edge_attr.clone().requires_grad_() if model.edge_dim else None
-    torch.manual_seed(seed)  # the same dropout masks for both models
-    out = model(x, graph.edge_index, e)
-    torch.nn.functional.cross_entropy(out, graph.y).backward()
-    grads = [x.grad] + ([e.grad] if e is not None else [])
-    return out.detach(), grads + [p.grad for p in model.parameters()]
-
-
 @pytest.mark.parametrize("num_groups", [2, 3])
 @pytest.mark.parametrize("num_layers", [1, 4])
 @pytest.mark.parametrize("conv", ["gen", "sage"])
-def test_shapes_and_repr(graph, num_groups, num_layers, conv):
+def test_shapes_and_repr(graph, num_groups, num_layers, conv, step):
     edge_dim = 4 if conv == "gen" else None
     model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=edge_dim,
                    dropout=0.1, conv=conv).double()
@@ -51,7 +35,7 @@ def test_shapes_and_repr(graph, num_groups, num_layers, conv):
 
 @pytest.mark.parametrize("num_groups", [2, 3, 4])
 @pytest.mark.parametrize("num_layers", [1, 4])
-def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
+def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers, step):
     torch.manual_seed(0)
     model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4,
                    dropout=0.2).double()
@@ -63,7 +47,7 @@ def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
 
 
-def test_gradients_match_in_float32(graph):
+def test_gradients_match_in_float32(graph, step):
     """float32: the rebuilt activations carry rounding errors; agree to 1e-4."""
     torch.manual_seed(0)
     model = RevGNN(6, 16, 3, 16, edge_dim=4, dropout=0.1)
@@ -75,9 +59,11 @@ def test_gradients_match_in_float32(graph):
         torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-5)
 
 
-def test_matches_a_model_built_on_pyg_group_add_rev(graph):
+def test_matches_a_model_built_on_pyg_group_add_rev(graph, step):
     torch.manual_seed(0)
     model = RevGNN(6, 12, 3, 3, dropout=0.2).double()  # no edge features: GroupAddRev
+    for layer in model.layers:  # GroupAddRev draws no seeds (SharedDropout needs none):
+        layer.preserve_rng_state = False  # the head's dropout then gets the same numbers
     pyg = copy.deepcopy(model)  # would split D-wide edge features into the groups
     pyg.layers = torch.nn.ModuleList(GroupAddRev(layer.blocks) for layer in pyg.layers)
     out, grads = step(model, graph)
@@ -135,7 +121,7 @@ def test_parameters_per_layer():
     assert count(one) + 1000 * (count(two) - count(one)) + 8 * 8 + 8 == 20_031_384
 
 
-def test_any_pyg_conv(graph):
+def test_any_pyg_conv(graph, step):
     model = RevGNN(6, 8, 3, 2, conv=lambda i, o: GraphConv(i, o)).double()
     out, grads = step(model, graph)
     _, grads_ref = step(twin(model), graph)
@@ -212,3 +198,108 @@ def test_folding_needs_a_gen_block_with_an_edge_projection():
     from revgnn_edu.nn import GNNBlock
     with pytest.raises(ValueError, match="edge_encoder folding needs a GENConv block"):
         GNNBlock(8, "gcn", edge_encoder=torch.nn.Linear(4, 16))
+
+
+# -- each forward pass's dropout mask travels with its own autograd state (issue 11.1) --
+def _two_graphs(graph, n_second):
+    from revgnn_edu.data import random_graph
+    return graph, random_graph(n_second, 100, 6, edge_dim=4, num_classes=3, seed=7,
+                               dtype=torch.float64)
+
+
+def _loss(model, g):
+    return model(g.x, g.edge_index, g.edge_attr).pow(2).sum()
+
+
+def _two_forwards(model, g1, g2):
+    (_loss(model, g1) + _loss(model, g2)).backward()
+
+
+def _eval_forward_in_between(model, g1, g2):
+    loss = _loss(model, g1)
+    model.eval()
+    _loss(model, g2)
+    model.train()
+    loss.backward()
+
+
+@pytest.mark.parametrize("cls", ["RevGNN", "WTRevGNN"])
+@pytest.mark.parametrize("n_second", [30, 25])  # the same and a different node count
+@pytest.mark.parametrize("run", [_two_forwards, _eval_forward_in_between])
+def test_dropout_mask_travels_with_its_forward_pass(graph, cls, n_second, run):
+    """Two forward passes, then one backward (or an eval pass in between): before, the
+    backward recomputation used the last forward's mask (gradients 24-43% off), raised
+    a mask-shape error for another node count, or 'no mask' after an eval pass."""
+    from revgnn_edu.models import WTRevGNN
+    torch.manual_seed(0)
+    model = {"RevGNN": RevGNN, "WTRevGNN": WTRevGNN}[cls](6, 12, 3, 2, edge_dim=4,
+                                                         dropout=0.5).double()
+    ref = twin(model)
+    g1, g2 = _two_graphs(graph, n_second)
+    for m in (model, ref):
+        torch.manual_seed(3)
+        run(m, g1, g2)
+    for p, p_ref in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-9, atol=1e-10)
+
+
+# -- edge features are checked in both directions (issue 11.3) --------------------------
+def _all_models():
+    from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
+    return [PlainGNN, ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN]
+
+
+@pytest.mark.parametrize("cls", _all_models(), ids=lambda c: c.__name__)
+def test_edge_features_given_to_a_model_without_edge_dim(graph32, cls):
+    model = cls(6, 8, 3, 2)
+    with pytest.raises(ValueError, match=rf"{cls.__name__} takes no edge features \(it was "
+                                         r"built without edge_dim\), but edge_attr of "
+                                         r"shape \(120, 4\) was given"):
+        model(graph32.x, graph32.edge_index, graph32.edge_attr)
+
+
+@pytest.mark.parametrize("cls", _all_models()[1:], ids=lambda c: c.__name__)
+def test_edge_features_missing_or_of_the_wrong_shape(graph32, cls):
+    model = cls(6, 8, 3, 2, edge_dim=4)
+    x, ei, e = graph32.x, graph32.edge_index, graph32.edge_attr
+    name = cls.__name__
+    with pytest.raises(ValueError, match=f"{name} was built with edge_dim=4 but edge_attr "
+                                         "is None"):
+        model(x, ei)
+    with pytest.raises(ValueError, match=rf"{name}: edge_attr must have shape \(num_edges, "
+                                         r"4\), got \(120, 5\)"):
+        model(x, ei, torch.randn(120, 5))
+    with pytest.raises(ValueError, match=f"{name}: edge_attr has 119 rows but edge_index "
+                                         "has 120 edges"):
+        model(x, ei, e[:119])
+
+
+def test_a_block_without_edge_dim_refuses_edge_features(graph32):
+    from revgnn_edu.nn import GNNBlock
+    block = GNNBlock(4, "gen")  # GENConv would use the raw features as messages
+    with pytest.raises(ValueError, match="GNNBlock takes no edge features"):
+        block(torch.randn(30, 4), graph32.edge_index, torch.randn(120, 4))
+    with pytest.raises(ValueError, match="conv GCNConv takes no edge features, but "
+                                         "edge_dim=4 was given"):
+        GNNBlock(4, "gcn", edge_dim=4)
+
+
+# -- fold_edge_encoder keeps the state dict (issue 11.7) --------------------------------
+@pytest.mark.parametrize("cls", ["RevGNN", "WTRevGNN"])
+def test_folded_and_unfolded_checkpoints_are_interchangeable(graph, cls):
+    """Before, the shared encoder was registered again in every block: 248 instead of
+    208 state-dict keys for 10 layers, and checkpoints did not load across the flag."""
+    from revgnn_edu.models import WTRevGNN
+    make = {"RevGNN": RevGNN, "WTRevGNN": WTRevGNN}[cls]
+    plain, folded = (make(6, 12, 3, 10, edge_dim=4, fold_edge_encoder=f).double()
+                     for f in (False, True))
+    assert list(plain.state_dict()) == list(folded.state_dict())
+    if cls == "RevGNN":
+        assert len(plain.state_dict()) == 208
+    for src, dst in ((plain, folded), (folded, plain)):
+        dst.load_state_dict(src.state_dict())  # strict: the same keys and shapes
+        dst.eval(), src.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(dst(graph.x, graph.edge_index, graph.edge_attr),
+                                       src(graph.x, graph.edge_index, graph.edge_attr),
+                                       rtol=1e-10, atol=1e-12)

@@ -162,14 +162,14 @@ def test_solvers_build_no_autograd_graph(solver):
     [
         (anderson, dict(tol=0.0), "tol must be a positive number, got 0.0"),
         (anderson, dict(tol=-1e-3), "tol must be a positive number, got -0.001"),
-        (broyden, dict(max_iter=0), "max_iter must be an integer >= 1, got 0"),
-        (fixed_point_iteration, dict(max_iter=2.5), "max_iter must be an integer >= 1, got 2.5"),
+        (broyden, dict(max_iter=0), "max_iter must be a positive integer, got 0"),
+        (fixed_point_iteration, dict(max_iter=2.5), "max_iter must be a positive integer, got 2.5"),
         (fixed_point_iteration, dict(stop_mode="max"), "stop_mode must be one of"),
-        (anderson, dict(m=0), r"m \(the Anderson window\) must be an integer >= 1, got 0"),
+        (anderson, dict(m=0), r"m \(the Anderson window\) must be a positive integer, got 0"),
         (anderson, dict(beta=0.0), r"beta .* must be in \(0, 1\], got 0.0"),
         (anderson, dict(beta=1.5), r"beta .* must be in \(0, 1\], got 1.5"),
         (anderson, dict(lam=0.0), "lam .* must be a positive number, got 0.0"),
-        (broyden, dict(memory=0), r"memory .* must be an integer >= 1, got 0"),
+        (broyden, dict(memory=0), r"memory .* must be a positive integer, got 0"),
     ],
 )
 def test_bad_options_raise_value_error(solver, kwargs, match):

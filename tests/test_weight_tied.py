@@ -15,26 +15,11 @@ def count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.fixture
-def graph():
-    return random_graph(30, 120, 6, edge_dim=4, num_classes=3, seed=0, dtype=torch.float64)
-
-
-def step(model, graph, seed=1):
-    """One training step's output and gradients (x and edge_attr included)."""
-    x = graph.x.clone().requires_grad_()
-    e = graph.edge_attr.clone().requires_grad_()
-    torch.manual_seed(seed)  # the same dropout masks for every model
-    out = model(x, graph.edge_index, e)
-    torch.nn.functional.cross_entropy(out, graph.y).backward()
-    return out.detach(), [x.grad, e.grad]
-
-
 @pytest.mark.parametrize("cls", [WTResGNN, WTRevGNN])
 @pytest.mark.parametrize("num_layers", [1, 5])
-def test_shapes_repr_and_one_set_of_weights(graph, cls, num_layers):
+def test_shapes_repr_and_one_set_of_weights(graph, cls, num_layers, step):
     model = cls(6, 12, 3, num_layers, edge_dim=4, dropout=0.1).double()
-    out, grads = step(model, graph)
+    out, grads = step(model, graph, params=False)
     assert out.shape == (30, 3)
     assert all(g is not None and g.shape == t.shape
                for g, t in zip(grads, (graph.x, graph.edge_attr)))
@@ -63,15 +48,15 @@ def tie(untied, tied_block, layers):
     return untied
 
 
-def test_wt_resgnn_is_a_resgnn_with_equal_layers(graph):
+def test_wt_resgnn_is_a_resgnn_with_equal_layers(graph, step):
     torch.manual_seed(0)
     wt = WTResGNN(6, 12, 3, 4, edge_dim=4).double()
     res = ResGNN(6, 12, 3, 4, edge_dim=4).double()
     res.load_state_dict({k: v for k, v in wt.state_dict().items()
                          if not k.startswith("block.")}, strict=False)
     tie(res, wt.block, lambda m: m.layers)
-    out, grads = step(wt, graph)
-    out_ref, grads_ref = step(res, graph)
+    out, grads = step(wt, graph, params=False)
+    out_ref, grads_ref = step(res, graph, params=False)
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
     for g, g_ref in zip(grads, grads_ref):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
@@ -83,15 +68,15 @@ def test_wt_resgnn_is_a_resgnn_with_equal_layers(graph):
 
 @pytest.mark.parametrize("num_groups", [2, 3])
 @pytest.mark.parametrize("num_layers", [1, 4])
-def test_wt_revgnn_gradients_match_ordinary_autograd(graph, num_groups, num_layers):
+def test_wt_revgnn_gradients_match_ordinary_autograd(graph, num_groups, num_layers, step):
     torch.manual_seed(0)
     model = WTRevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4,
                      dropout=0.2).double()
     ref = copy.deepcopy(model)
     ref.memory_efficient = False
     assert model.memory_efficient and not ref.memory_efficient
-    out, grads = step(model, graph)
-    out_ref, grads_ref = step(ref, graph)
+    out, grads = step(model, graph, params=False)
+    out_ref, grads_ref = step(ref, graph, params=False)
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
     for g, g_ref in zip(grads, grads_ref):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
@@ -99,15 +84,15 @@ def test_wt_revgnn_gradients_match_ordinary_autograd(graph, num_groups, num_laye
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=0, atol=1e-10)
 
 
-def test_wt_revgnn_is_a_revgnn_with_equal_layers(graph):
+def test_wt_revgnn_is_a_revgnn_with_equal_layers(graph, step):
     torch.manual_seed(0)
     wt = WTRevGNN(6, 12, 3, 3, edge_dim=4, dropout=0.3).double()
     rev = RevGNN(6, 12, 3, 3, edge_dim=4, dropout=0.3).double()
     rev.load_state_dict({k: v for k, v in wt.state_dict().items()
                          if not k.startswith("layer.")}, strict=False)
     tie(rev, wt.layer, lambda m: m.layers)
-    out, grads = step(wt, graph)
-    out_ref, grads_ref = step(rev, graph)  # same seed: the same shared dropout mask
+    out, grads = step(wt, graph, params=False)
+    out_ref, grads_ref = step(rev, graph, params=False)  # same seed: the same shared dropout mask
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
     for g, g_ref in zip(grads, grads_ref):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
@@ -132,13 +117,13 @@ def test_wt_revgnn_draws_one_mask_per_forward_pass(graph):
     assert all(d.mask is None for d in model.group_dropouts)
 
 
-def test_wt_revgnn_folded_edge_encoder_is_the_same_function(graph):
+def test_wt_revgnn_folded_edge_encoder_is_the_same_function(graph, step):
     models = []
     for fold in (False, True):
         torch.manual_seed(0)
         models.append(WTRevGNN(6, 12, 3, 3, edge_dim=4, fold_edge_encoder=fold).double())
     assert models[1].fold_edge_encoder and count(models[0]) == count(models[1])
-    (out, grads), (out_f, grads_f) = (step(m, graph) for m in models)
+    (out, grads), (out_f, grads_f) = (step(m, graph, params=False) for m in models)
     torch.testing.assert_close(out_f, out, rtol=0, atol=1e-12)
     for g, g_f in zip(grads, grads_f):
         torch.testing.assert_close(g_f, g, rtol=0, atol=1e-10)

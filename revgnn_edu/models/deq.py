@@ -6,6 +6,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from ..checks import positive_int
 from ..nn.blocks import ConvSpec
 from ..nn.deq_block import DEQGraphBlock
 from ..nn.implicit import DEQFixedPoint, unrolled
@@ -38,9 +39,9 @@ class DEQGNN(DeepGNN):
     Args:
         in_channels, hidden_channels, out_channels, edge_dim, dropout:
             see :class:`~revgnn_edu.models.base.DeepGNN`.
-        num_layers (int, optional): the iteration budget :math:`K`: ``max_iter`` of the
-            forward solve (and of the adjoint solve unless ``backward_max_iter`` is
-            given); it may be changed after construction. (default: :obj:`50`)
+        num_layers (int): the iteration budget :math:`K`: ``max_iter`` of the forward
+            solve (and of the adjoint solve unless ``backward_max_iter`` is given).
+            Setting ``model.num_layers`` later changes those limits at once.
         conv (str or callable, optional): the block's convs. (default: ``"gen"``)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
         solver (str or callable, optional): ``"anderson"``, ``"broyden"``,
@@ -58,14 +59,20 @@ class DEQGNN(DeepGNN):
             (default: :obj:`None`, ``num_layers``)
 
     Attributes:
-        last_forward_info (SolverInfo): the last forward solve's record.
-        last_backward_info (SolverInfo): the last adjoint solve's record.
+        last_forward_info (SolverInfo): the last forward solve's record:
+            ``iterations`` (evaluations of :math:`f_\theta`), ``residual`` (of the
+            returned iterate), ``residuals`` (one per iteration), ``converged``. A
+            trainer reads it after each forward pass to log the solver; :obj:`None`
+            before the first implicit forward pass.
+        last_backward_info (SolverInfo): the same for the last adjoint solve, read
+            after ``backward()``; :obj:`None` before the first one, and not updated by
+            unrolled mode or ``jacobian_free=True`` (no adjoint solve).
 
-    Shapes:
-        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\_dim)` (optional)
-        - **output:** :math:`(N, F_{out})`
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
+
+    family = "DEQ-GNN"
+    complexity = ("O(ND)", "O(D^2)")
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
@@ -89,8 +96,23 @@ class DEQGNN(DeepGNN):
             backward_solver_kwargs=backward_solver_kwargs, jacobian_free=jacobian_free,
             raise_on_failure=raise_on_failure)
         self._backward_follows = backward_max_iter is None  # adjoint limit = K too
+        self.num_layers = num_layers  # now that the solver exists: max_iter = K
         self.mode = mode
         self.unrolled_steps = unrolled_steps
+
+    @property
+    def num_layers(self) -> int:
+        """The iteration budget :math:`K` (the solver's ``max_iter``)."""
+        return self._num_layers
+
+    @num_layers.setter
+    def num_layers(self, value: int) -> None:
+        self._num_layers = positive_int("num_layers", value)
+        deq = self._modules.get("deq")
+        if deq is not None:  # (not yet during DeepGNN.__init__)
+            deq.max_iter = value
+            if self._backward_follows:
+                deq.backward_max_iter = value
 
     @property
     def block(self) -> DEQGraphBlock:
@@ -115,11 +137,7 @@ class DEQGNN(DeepGNN):
 
     @unrolled_steps.setter
     def unrolled_steps(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"unrolled_steps must be a positive integer or None, "
-                             f"got {value!r}")
-        self._unrolled_steps = value
+        self._unrolled_steps = None if value is None else positive_int("unrolled_steps", value)
 
     @property
     def last_forward_info(self) -> SolverInfo | None:
@@ -139,9 +157,6 @@ class DEQGNN(DeepGNN):
             # Z_{k+1} = f(Z_k, X~, A, U), K steps, backpropagated through
             return unrolled(self.block, z0, (x_inj, edge_index, edge_attr),
                             steps=self.unrolled_steps)
-        self.deq.max_iter = self.num_layers  # K = num_layers
-        if self._backward_follows:
-            self.deq.backward_max_iter = self.num_layers
         # Z* = f(Z*, X~, A, U); dL/dtheta by implicit differentiation
         return self.deq(z0, x_inj, edge_index, edge_attr)
 

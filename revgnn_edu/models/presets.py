@@ -6,16 +6,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..data.ogbn_proteins import NUM_SPECIES
-from ..nn.blocks import check_channels
-from .resgnn import ResGNN
-from .revgnn import RevGNN
+from ..checks import positive_int
+from ..data.ogbn_proteins import NUM_EDGE_FEATURES, NUM_SPECIES, NUM_TASKS
+from ..nn.blocks import reset_parameters_of
+from .families import family_class, family_name
 
 __all__ = ["PRESETS", "Preset", "ProteinsNodeEncoder", "build_model",
            "PROTEINS_EDGE_DIM", "PROTEINS_IN_CHANNELS"]
 
 #: ogbn-proteins: 8 edge features (aggregated onto nodes), 8 species (one-hot).
-PROTEINS_EDGE_DIM = 8
+PROTEINS_EDGE_DIM = NUM_EDGE_FEATURES
 PROTEINS_IN_CHANNELS = PROTEINS_EDGE_DIM + NUM_SPECIES
 
 
@@ -38,6 +38,9 @@ class ProteinsNodeEncoder(nn.Module):
         self.species = nn.Linear(NUM_SPECIES, NUM_SPECIES)
         self.lin = nn.Linear(PROTEINS_EDGE_DIM + NUM_SPECIES, hidden_channels)
 
+    def reset_parameters(self) -> None:
+        reset_parameters_of(self)
+
     def forward(self, x: Tensor) -> Tensor:
         edge_part, species = x[:, :PROTEINS_EDGE_DIM], x[:, PROTEINS_EDGE_DIM:]
         return self.lin(torch.cat([edge_part, self.species(species)], dim=-1))
@@ -45,12 +48,15 @@ class ProteinsNodeEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class Preset:
-    """One named architecture: its family, depth, width, dropout and extra options."""
+    """One named architecture: its family (a name of
+    :data:`~revgnn_edu.models.families.FAMILIES`), depth, width and dropout."""
     family: str
     num_layers: int
     hidden_channels: int
     dropout: float
-    options: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "family", family_name(self.family))
 
     def describe(self) -> str:
         return f"{self.family} {self.num_layers} x {self.hidden_channels}, dropout {self.dropout}"
@@ -58,37 +64,23 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # the two published models (parameter counts as on the OGB leaderboard)
-    "revgnn-deep": Preset("revgnn", 1001, 80, 0.1),
-    "revgnn-wide": Preset("revgnn", 448, 224, 0.2),
+    "revgnn-deep": Preset("RevGNN", 1001, 80, 0.1),
+    "revgnn-wide": Preset("RevGNN", 448, 224, 0.2),
     # the paper's 112-layer comparison
-    "resgnn-112-64": Preset("resgnn", 112, 64, 0.1),
-    "revgnn-112-64": Preset("revgnn", 112, 64, 0.1),
-    "revgnn-112-80": Preset("revgnn", 112, 80, 0.1),
-    "revgnn-112-224": Preset("revgnn", 112, 224, 0.2),
-    "wt-revgnn-112-64": Preset("wt-revgnn", 112, 64, 0.1),
-    "wt-revgnn-112-80": Preset("wt-revgnn", 112, 80, 0.1),
-    "wt-revgnn-112-224": Preset("wt-revgnn", 112, 224, 0.2),
+    "resgnn-112-64": Preset("ResGNN", 112, 64, 0.1),
+    "revgnn-112-64": Preset("RevGNN", 112, 64, 0.1),
+    "revgnn-112-80": Preset("RevGNN", 112, 80, 0.1),
+    "revgnn-112-224": Preset("RevGNN", 112, 224, 0.2),
+    "wt-revgnn-112-64": Preset("WT-RevGNN", 112, 64, 0.1),
+    "wt-revgnn-112-80": Preset("WT-RevGNN", 112, 80, 0.1),
+    "wt-revgnn-112-224": Preset("WT-RevGNN", 112, 224, 0.2),
     # DEQ-GNN: num_layers is the solver's iteration limit
-    "deq-gnn-64": Preset("deq-gnn", 20, 64, 0.1),
-    "deq-gnn-224": Preset("deq-gnn", 20, 224, 0.2),
+    "deq-gnn-64": Preset("DEQ-GNN", 20, 64, 0.1),
+    "deq-gnn-224": Preset("DEQ-GNN", 20, 224, 0.2),
 }
 
 
-def _family_class(family: str):
-    if family == "resgnn":
-        return ResGNN
-    if family == "revgnn":
-        return RevGNN
-    if family == "wt-revgnn":
-        from .weight_tied import WTRevGNN
-        return WTRevGNN
-    if family == "deq-gnn":
-        from .deq import DEQGNN
-        return DEQGNN
-    raise AssertionError(f"unknown family {family!r}")
-
-
-def build_model(preset: str, num_tasks: int = 112, num_layers: int | None = None,
+def build_model(preset: str, num_tasks: int = NUM_TASKS, num_layers: int | None = None,
                 hidden_channels: int | None = None, **overrides) -> nn.Module:
     """Build the model of a named preset for ogbn-proteins-style input.
 
@@ -115,10 +107,10 @@ def build_model(preset: str, num_tasks: int = 112, num_layers: int | None = None
     layers = spec.num_layers if num_layers is None else num_layers
     for name, value in (("num_tasks", num_tasks), ("num_layers", layers),
                         ("hidden_channels", hidden)):
-        check_channels(name, value)
+        positive_int(name, value)
     kwargs = dict(edge_dim=PROTEINS_EDGE_DIM, dropout=spec.dropout)
     kwargs.update(overrides)
-    model = _family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks, layers,
+    model = family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks, layers,
                                        **kwargs)
     model.node_encoder = ProteinsNodeEncoder(hidden)
     model.preset = preset

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..nn.blocks import ConvSpec, ResBlock, check_channels, make_conv
+from ..checks import positive_int, probability
+from ..nn.blocks import ConvSpec, ResBlock, check_edge_attr, make_conv, reset_parameters_of
 from .base import DeepGNN
 
 __all__ = ["PlainGNN", "ResGNN"]
@@ -23,23 +24,20 @@ class ResGNN(DeepGNN):
         aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
     """
 
-    #: weight tying (see :class:`~revgnn_edu.models.WTResGNN`): one block applied L times
-    tied = False
+    family = "ResGNN"
+    complexity = ("O(LND)", "O(LD^2)")
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
                  conv: ConvSpec = "gen", aggr: str = "max"):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers,
                          edge_dim=edge_dim, dropout=dropout)
-        block_edge_dim = hidden_channels if edge_dim is not None else None
-        self.layers = nn.ModuleList(
-            ResBlock(hidden_channels, conv, edge_dim=block_edge_dim, dropout=dropout,
-                     aggr=aggr) for _ in range(1 if self.tied else num_layers))
+        self._block_args = dict(conv=conv, dropout=dropout, aggr=aggr,
+                                edge_dim=hidden_channels if edge_dim is not None else None)
+        self.build_layers()
 
-    def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
-        for l in range(self.num_layers):
-            h = self.layers[0 if self.tied else l](h, edge_index, edge_attr)  # H + f_l(H)
-        return h
+    def make_layer(self, l: int) -> ResBlock:
+        return ResBlock(self.hidden_channels, **self._block_args)  # H + f_l(H)
 
 
 class PlainGNN(nn.Module):
@@ -56,6 +54,10 @@ class PlainGNN(nn.Module):
         dropout (float, optional): dropout before each conv. (default: :obj:`0.5`)
         conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`.
             (default: ``"gcn"``)
+
+    Shapes:
+        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)` (no edge features)
+        - **output:** :math:`(N, F_{out})`
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
@@ -63,12 +65,16 @@ class PlainGNN(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
                             ("out_channels", out_channels), ("num_layers", num_layers)):
-            setattr(self, name, check_channels(name, value))
+            setattr(self, name, positive_int(name, value))
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(probability("dropout", dropout))
+
+    def reset_parameters(self) -> None:
+        reset_parameters_of(self)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        check_edge_attr(edge_attr, edge_index, None, type(self).__name__)
         for i, conv in enumerate(self.convs):
             x = conv(self.dropout(x), edge_index)
             if i < len(self.convs) - 1:

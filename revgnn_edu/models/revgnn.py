@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..nn.blocks import ConvSpec, GNNBlock, check_channels
+from ..checks import positive_int
+from ..nn.blocks import ConvSpec, GNNBlock
 from ..nn.dropout import SharedDropout, dropout_mask
 from ..nn.reversible import GroupReversible
 from .base import DeepGNN
@@ -43,16 +44,14 @@ class RevGNN(DeepGNN):
         fold_edge_encoder (bool, optional): fold the shared edge encoder
             (:math:`F_e \to D`) into each block's edge projection (:math:`D \to D/C`):
             the same parameters and function, but each block reads :math:`E \times F_e`
-            numbers instead of :math:`E \times D`. (default: :obj:`False`)
+            numbers instead of :math:`E \times D`. The state dict is the same with and
+            without folding, so checkpoints load either way. (default: :obj:`False`)
 
-    Shapes:
-        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\_dim)` (optional)
-        - **output:** :math:`(N, F_{out})`
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
 
-    #: weight tying (see :class:`~revgnn_edu.models.WTRevGNN`): one layer applied L times
-    tied = False
+    family = "RevGNN"
+    complexity = ("O(ND)", "O(LD^2)")
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int, *, num_groups: int = 2, edge_dim: int | None = None,
@@ -60,24 +59,29 @@ class RevGNN(DeepGNN):
                  conv: ConvSpec = "gen", aggr: str = "max", fold_edge_encoder: bool = False):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers,
                          edge_dim=edge_dim, dropout=dropout)
-        check_channels("num_groups", num_groups)
+        positive_int("num_groups", num_groups)
         if num_groups < 2 or hidden_channels % num_groups != 0:
             raise ValueError(f"hidden_channels={hidden_channels} must split into "
                              f"num_groups={num_groups} equal groups (num_groups >= 2 and "
                              f"{hidden_channels} divisible by {num_groups})")
         self.num_groups = num_groups
-        g = hidden_channels // num_groups
-        block_edge_dim = hidden_channels if edge_dim is not None else None
         self.fold_edge_encoder = bool(fold_edge_encoder) and edge_dim is not None
-        folded = self.edge_encoder if self.fold_edge_encoder else None
         # one SharedDropout per group, shared by that group's block in every layer
         self.group_dropouts = nn.ModuleList(SharedDropout(dropout) for _ in range(num_groups))
-        self.layers = nn.ModuleList(
-            GroupReversible([GNNBlock(g, conv, edge_dim=block_edge_dim, dropout=drop,
-                                      aggr=aggr, edge_encoder=folded)
-                             for drop in self.group_dropouts],
-                            memory_efficient=memory_efficient)
-            for _ in range(1 if self.tied else num_layers))
+        self._block_args = dict(conv=conv, aggr=aggr,
+                                edge_dim=hidden_channels if edge_dim is not None else None)
+        self._memory_efficient = bool(memory_efficient)
+        self.build_layers()
+
+    def make_layer(self, l: int) -> GroupReversible:
+        """Layer :math:`l`: :math:`C` blocks of width :math:`D/C`, block :math:`i` using
+        the group-:math:`i` dropout (and the folded edge encoder, when folding)."""
+        folded = self.edge_encoder if self.fold_edge_encoder else None
+        g = self.hidden_channels // self.num_groups
+        return GroupReversible([GNNBlock(g, dropout=drop, edge_encoder=folded,
+                                         **self._block_args)
+                                for drop in self.group_dropouts],
+                               memory_efficient=self._memory_efficient)
 
     @property
     def memory_efficient(self) -> bool:
@@ -86,6 +90,7 @@ class RevGNN(DeepGNN):
 
     @memory_efficient.setter
     def memory_efficient(self, value: bool) -> None:
+        self._memory_efficient = bool(value)
         for layer in self.layers:
             layer.memory_efficient = bool(value)
 
@@ -99,11 +104,8 @@ class RevGNN(DeepGNN):
             drop.set_mask(mask)
 
     def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
-        self.share_dropout_mask(h)
-        for l in range(self.num_layers):
-            layer = self.layers[0 if self.tied else l]
-            h = layer(h, edge_index, edge_attr)  # H <- GroupReversible_l(H, A, U)
-        return h
+        self.share_dropout_mask(h)  # one M per forward pass; each layer records it
+        return super().body(h, edge_index, edge_attr)  # H <- GroupReversible_l(H, A, U)
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, num_groups={self.num_groups}, "

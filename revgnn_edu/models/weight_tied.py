@@ -7,15 +7,30 @@ reversible GNN keeps none of them, :math:`O(ND)`.
 """
 from __future__ import annotations
 
-from ..nn.blocks import ResBlock
-from ..nn.reversible import GroupReversible
+from torch import nn
+
 from .resgnn import ResGNN
 from .revgnn import RevGNN
 
-__all__ = ["WTResGNN", "WTRevGNN"]
+__all__ = ["WeightTied", "WTResGNN", "WTRevGNN"]
 
 
-class WTResGNN(ResGNN):
+class WeightTied:
+    """Weight tying as an override of :meth:`~revgnn_edu.models.base.DeepGNN.make_layer`:
+    layer 0 is built as the parent model builds it, and every later layer is that same
+    module, :math:`\theta_l = \theta` (registered once, applied ``num_layers`` times).
+    Put it first in the bases: ``class WTResGNN(WeightTied, ResGNN)``."""
+
+    def make_layer(self, l: int) -> nn.Module:
+        return super().make_layer(0) if l == 0 else self.layers[0]
+
+    @property
+    def layer(self) -> nn.Module:
+        r"""The one layer, with weights :math:`\theta`, applied at every depth."""
+        return self.layers[0]
+
+
+class WTResGNN(WeightTied, ResGNN):
     r"""A weight-tied residual GNN: one pre-activation residual block, with one set of
     weights :math:`\theta`, applied :math:`L` times.
 
@@ -33,21 +48,17 @@ class WTResGNN(ResGNN):
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
 
-    Shapes:
-        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\_dim)` (optional)
-        - **output:** :math:`(N, F_{out})`
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
 
-    tied = True
+    family = "WT-ResGNN"
+    complexity = ("O(LND)", "O(D^2)")
 
-    @property
-    def block(self) -> ResBlock:
-        r"""The one residual block, :math:`f_\theta`, applied at every layer."""
-        return self.layers[0]
+    #: the one residual block, :math:`f_\theta`, applied at every layer
+    block = WeightTied.layer
 
 
-class WTRevGNN(RevGNN):
+class WTRevGNN(WeightTied, RevGNN):
     r"""A weight-tied reversible GNN: one grouped reversible layer, with one set of
     weights :math:`\theta = (\theta_1, \ldots, \theta_C)`, applied :math:`L` times.
 
@@ -78,15 +89,8 @@ class WTRevGNN(RevGNN):
             block's edge projection, as in
             :class:`~revgnn_edu.models.revgnn.RevGNN`. (default: :obj:`False`)
 
-    Shapes:
-        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\_dim)` (optional)
-        - **output:** :math:`(N, F_{out})`
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
 
-    tied = True
-
-    @property
-    def layer(self) -> GroupReversible:
-        r"""The one reversible layer, with weights :math:`\theta`, applied L times."""
-        return self.layers[0]
+    family = "WT-RevGNN"
+    complexity = ("O(ND)", "O(D^2)")

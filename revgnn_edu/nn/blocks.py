@@ -8,7 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
-__all__ = ["make_conv", "GNNBlock", "ResBlock", "check_channels", "check_features"]
+from ..checks import positive_int
+
+__all__ = ["make_conv", "GNNBlock", "ResBlock", "check_features", "check_edge_attr",
+           "reset_parameters_of"]
 
 ConvSpec = Union[str, Callable[..., nn.Module]]
 
@@ -48,6 +51,16 @@ def takes_edge_attr(conv: nn.Module) -> bool:
     return "edge_attr" in inspect.signature(conv.forward).parameters
 
 
+def reset_parameters_of(module: nn.Module) -> None:
+    """Re-initialize every parameter of ``module``'s children: call each child's
+    ``reset_parameters()``, or descend into children that have none (containers)."""
+    for child in module.children():
+        if hasattr(child, "reset_parameters"):
+            child.reset_parameters()
+        else:
+            reset_parameters_of(child)
+
+
 class GNNBlock(nn.Module):
     """The paper's pre-activation block :math:`f(X) = \\mathrm{conv}(\\mathrm{drop}(
     \\mathrm{ReLU}(\\mathrm{LN}(X))), A, U)`, without the skip connection.
@@ -57,17 +70,23 @@ class GNNBlock(nn.Module):
     Args:
         channels (int): input and output size :math:`D`.
         conv (str or callable, optional): see :func:`make_conv`. (default: ``"gen"``)
-        edge_dim (int, optional): size of the edge features passed to ``conv``.
+        edge_dim (int, optional): size of the edge features passed to ``conv``; a conv
+            that takes no edge features (``"gcn"``, ``"sage"``) needs :obj:`None`.
+            (default: :obj:`None`)
         dropout (float or nn.Module, optional): dropout probability, or a dropout
             module (e.g. a shared-mask dropout). (default: :obj:`0.0`)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
-        edge_encoder (nn.Linear, optional): the model's shared edge encoder, to fold
-            into this block's edge projection; the block then takes raw edge features.
+        edge_encoder (nn.Linear, optional): the model's shared edge encoder
+            (:math:`F_e \\to` ``edge_dim``), to fold into this block's edge projection;
+            the block then takes the raw :math:`F_e`-wide edge features. The block uses
+            the encoder but does not own it (the model does, so its state dict lists it
+            once); :meth:`shared_parameters` returns its parameters.
             (default: :obj:`None`)
 
     Shapes:
         - **input:** node features :math:`(N, D)`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\\_dim)` (optional)
+          edge_attr :math:`(E, edge\\_dim)` (or :math:`(E, F_e)` when folded; only
+          when built with ``edge_dim``)
         - **output:** :math:`(N, D)`
     """
 
@@ -75,39 +94,61 @@ class GNNBlock(nn.Module):
                  dropout: float | nn.Module = 0.0, aggr: str = "max",
                  edge_encoder: nn.Linear | None = None):
         super().__init__()
+        self.channels = positive_int("channels", channels)
+        if edge_dim is not None:
+            positive_int("edge_dim", edge_dim)
         self.norm = nn.LayerNorm(channels)
         self.dropout = dropout if isinstance(dropout, nn.Module) else nn.Dropout(dropout)
         # GENConv's own edge projection (edge_dim -> channels) lives here, outside the
         # conv, so that it can be folded with a shared edge encoder (see below).
         self.edge_proj = None
+        conv_edge_dim = edge_dim
         if conv == "gen" and edge_dim is not None and edge_dim != channels:
             self.edge_proj = nn.Linear(edge_dim, channels)
-            edge_dim = channels
-        self.conv = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
+            conv_edge_dim = channels
+        self.conv = make_conv(conv, channels, channels, edge_dim=conv_edge_dim, aggr=aggr)
         self._edge_attr = takes_edge_attr(self.conv)
-        if edge_encoder is not None and self.edge_proj is None:
+        if edge_dim is not None and not self._edge_attr:
+            raise ValueError(f"conv {type(self.conv).__name__} takes no edge features, but "
+                             f"edge_dim={edge_dim} was given; build the block with "
+                             f"edge_dim=None")
+        if edge_encoder is not None and (self.edge_proj is None
+                                         or edge_encoder.out_features != edge_dim):
             raise ValueError("edge_encoder folding needs a GENConv block whose edge_dim "
-                             f"differs from its channels ({channels})")
+                             f"(the encoder's output size) differs from its channels "
+                             f"({channels})")
         # Folding: U W_e^T + b_e followed by W_p^T + b_p is one linear map of the raw
         # edge features, W_p W_e and W_p b_e + b_p: same parameters, same function, but
-        # each block reads E x F_e numbers instead of E x D. (The shared encoder is
-        # registered here too; model.parameters() lists it once.)
-        self.edge_encoder = edge_encoder
+        # each block reads E x F_e numbers instead of E x D. The encoder is held in a
+        # tuple, not registered: the model registers it once.
+        self._folded = (edge_encoder,) if edge_encoder is not None else ()
+        #: width of the edge features this block reads (raw F_e when folded)
+        self.edge_dim = edge_encoder.in_features if edge_encoder is not None else edge_dim
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters the block uses but does not own: the folded edge encoder's."""
+        return [p for encoder in self._folded for p in encoder.parameters()]
+
+    def reset_parameters(self) -> None:
+        """Re-initialize the block's own parameters (not a folded shared encoder)."""
+        reset_parameters_of(self)
 
     def _edges(self, edge_attr: Tensor) -> Tensor:
-        if self.edge_encoder is not None:  # folded: (W_p W_e) u + (W_p b_e + b_p)
-            w_p, w_e = self.edge_proj.weight, self.edge_encoder.weight
-            bias = self.edge_proj.bias + w_p @ self.edge_encoder.bias
+        if self._folded:  # folded: (W_p W_e) u + (W_p b_e + b_p)
+            (encoder,) = self._folded
+            w_p, w_e = self.edge_proj.weight, encoder.weight
+            bias = self.edge_proj.bias + w_p @ encoder.bias
             return torch.nn.functional.linear(edge_attr, w_p @ w_e, bias)
         return self.edge_proj(edge_attr)  # W_p u' + b_p, u' already encoded
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
+        check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         h = self.dropout(self.norm(x).relu())  # pre-activation: LN -> ReLU -> dropout
-        if self._edge_attr and edge_attr is not None:
-            if self.edge_proj is not None:
-                edge_attr = self._edges(edge_attr)  # U -> E x channels
-            return self.conv(h, edge_index, edge_attr)  # message passing with edges U
-        return self.conv(h, edge_index)
+        if edge_attr is None:
+            return self.conv(h, edge_index)
+        if self.edge_proj is not None:
+            edge_attr = self._edges(edge_attr)  # U -> E x channels
+        return self.conv(h, edge_index, edge_attr)  # message passing with edges U
 
 
 class ResBlock(nn.Module):
@@ -121,19 +162,41 @@ class ResBlock(nn.Module):
         super().__init__()
         self.block = GNNBlock(channels, conv, edge_dim=edge_dim, dropout=dropout, aggr=aggr)
 
+    def reset_parameters(self) -> None:
+        self.block.reset_parameters()
+
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         return x + self.block(x, edge_index, edge_attr)  # X' = X + f(X)
 
 
-def check_channels(name: str, value) -> int:
-    """Validate a channel/layer count: a positive integer, else a ValueError naming it."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def _shape(t) -> object:
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 def check_features(x: Tensor, channels: int, what: str = "x") -> None:
     """Raise a clear error when node features have the wrong width."""
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{what} must have shape (num_nodes, {channels}), got {shape}")
+        raise ValueError(f"{what} must have shape (num_nodes, {channels}), got {_shape(x)}")
+
+
+def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None,
+                    owner: str) -> None:
+    """Raise a clear ValueError unless ``edge_attr`` fits a module built with
+    ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
+    ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
+    if edge_dim is None:
+        if edge_attr is not None:
+            raise ValueError(f"{owner} takes no edge features (it was built without "
+                             f"edge_dim), but edge_attr of shape {_shape(edge_attr)} was "
+                             f"given; pass edge_attr=None, or build it with edge_dim")
+        return
+    if edge_attr is None:
+        raise ValueError(f"{owner} was built with edge_dim={edge_dim} but edge_attr is None")
+    if not isinstance(edge_attr, torch.Tensor) or edge_attr.dim() != 2 \
+            or edge_attr.size(1) != edge_dim:
+        raise ValueError(f"{owner}: edge_attr must have shape (num_edges, {edge_dim}), "
+                         f"got {_shape(edge_attr)}")
+    if isinstance(edge_index, torch.Tensor) and edge_index.dim() == 2 \
+            and edge_attr.size(0) != edge_index.size(1):
+        raise ValueError(f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
+                         f"has {edge_index.size(1)} edges")

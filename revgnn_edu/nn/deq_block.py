@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .blocks import ConvSpec, check_channels, make_conv, takes_edge_attr
+from ..checks import positive_int
+from .blocks import (ConvSpec, check_edge_attr, make_conv, reset_parameters_of,
+                     takes_edge_attr)
 from .dropout import SharedDropout
 
 __all__ = ["DEQGraphBlock"]
@@ -40,7 +42,8 @@ class DEQGraphBlock(nn.Module):
         conv (str or callable, optional): both graph convolutions, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
         edge_dim (int, optional): size of the edge features :math:`U` passed to the
-            convolutions. (default: :obj:`None`)
+            convolutions; :obj:`None` for convs without edge features.
+            (default: :obj:`None`)
         dropout (float, optional): shared dropout probability. (default: :obj:`0.0`)
         aggr (str, optional): GENConv aggregation. (default: ``"max"``)
 
@@ -54,17 +57,24 @@ class DEQGraphBlock(nn.Module):
     def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
                  dropout: float = 0.0, aggr: str = "max"):
         super().__init__()
-        self.channels = check_channels("channels", channels)
+        self.channels = positive_int("channels", channels)
+        self.edge_dim = None if edge_dim is None else positive_int("edge_dim", edge_dim)
         self.conv1 = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
         self.conv2 = make_conv(conv, channels, channels, edge_dim=edge_dim, aggr=aggr)
         self.norm1 = nn.LayerNorm(channels)
         self.norm2 = nn.LayerNorm(channels)
         self.dropout = SharedDropout(dropout)
-        self._edge_attr = takes_edge_attr(self.conv1)
+        if edge_dim is not None and not takes_edge_attr(self.conv1):
+            raise ValueError(f"conv {type(self.conv1).__name__} takes no edge features, "
+                             f"but edge_dim={edge_dim} was given; use edge_dim=None")
 
-    def _conv(self, conv: nn.Module, z: Tensor, edge_index: Tensor,
+    def reset_parameters(self) -> None:
+        reset_parameters_of(self)
+
+    @staticmethod
+    def _conv(conv: nn.Module, z: Tensor, edge_index: Tensor,
               edge_attr: Tensor | None) -> Tensor:
-        if self._edge_attr and edge_attr is not None:
+        if edge_attr is not None:
             return conv(z, edge_index, edge_attr)
         return conv(z, edge_index)
 
@@ -74,6 +84,7 @@ class DEQGraphBlock(nn.Module):
             raise ValueError(f"z and x_inj must both have shape (num_nodes, "
                              f"{self.channels}), got {tuple(z.shape)} and "
                              f"{tuple(x_inj.shape)}")
+        check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U) + X~))): input injection
         h = self.norm1(self._conv(self.conv1, z, edge_index, edge_attr) + x_inj)
         h = self.dropout(h.relu())

@@ -11,13 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..checks import probability
+
 __all__ = ["dropout_mask", "SharedDropout"]
-
-
-def _check_p(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability p must be in [0, 1), got {p!r}")
-    return float(p)
 
 
 def dropout_mask(x: Tensor, p: float) -> Tensor:
@@ -28,7 +24,7 @@ def dropout_mask(x: Tensor, p: float) -> Tensor:
         x (torch.Tensor): a tensor to take the shape, dtype and device from.
         p (float): probability of zeroing an entry, in :math:`[0, 1)`.
     """
-    p = _check_p(p)
+    p = probability("p", p)
     return torch.empty_like(x, memory_format=torch.contiguous_format).bernoulli_(1 - p) \
         .div_(1 - p)
 
@@ -41,7 +37,10 @@ class SharedDropout(nn.Module):
     .. math::
         M = \frac{B}{1 - p}, \quad B_{ij} \sim \mathrm{Bernoulli}(1 - p)
 
-    In evaluation mode, or with :math:`p = 0`, it is the identity.
+    In evaluation mode, or with :math:`p = 0`, it is the identity. A memory-saving
+    layer that recomputes its blocks in backward records the mask of each forward pass
+    with that pass's autograd state (:mod:`revgnn_edu.nn.recompute`), so drawing a new
+    mask does not change the gradients of an earlier forward pass.
 
     Args:
         p (float, optional): probability of zeroing an entry. (default: :obj:`0.5`)
@@ -53,7 +52,7 @@ class SharedDropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        self.p = _check_p(p)
+        self.p = probability("p", p)
         self.mask: Tensor | None = None  # not a buffer: it lives for one forward pass
 
     @property
@@ -71,6 +70,10 @@ class SharedDropout(nn.Module):
         if mask is not None and mask.requires_grad:
             raise ValueError("a dropout mask must not require grad")
         self.mask = mask
+
+    def reset_parameters(self) -> None:
+        """Forget the current mask (the module has no parameters)."""
+        self.mask = None
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.active:

@@ -19,12 +19,15 @@ solver iterations.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from revgnn_edu.solvers import SolverInfo, get_solver
+from ..solvers import SolverInfo, get_solver
+from .blocks import reset_parameters_of
+from .recompute import ForwardState, capture, replay
 
 __all__ = ["DEQFixedPoint", "unrolled"]
 
@@ -148,15 +151,23 @@ class DEQFixedPoint(nn.Module):
         z = self.f(z_star, *inputs)
 
         if z.requires_grad and not self.jacobian_free:
+            # this forward's training flags and dropout masks, for f in the adjoint
+            state = capture(self.f) if isinstance(self.f, nn.Module) else None
             # dL/dz arriving at z is replaced by the adjoint u = J^T u + dL/dz
-            z.register_hook(lambda grad: self._adjoint(grad, z_star, inputs))
+            z.register_hook(lambda grad: self._adjoint(grad, z_star, inputs, state))
         return z
 
-    def _adjoint(self, grad: Tensor, z_star: Tensor, inputs: Sequence[Any]) -> Tensor:
+    def reset_parameters(self) -> None:
+        reset_parameters_of(self)
+
+    def _adjoint(self, grad: Tensor | None, z_star: Tensor, inputs: Sequence[Any],
+                 state: ForwardState | None) -> Tensor | None:
         """Solve :math:`u = J^\\top u + \\text{grad}` with :math:`J = \\partial f / \\partial z`
         at :math:`z^\\star`, by vector-Jacobian products."""
+        if grad is None:  # an undefined incoming gradient (zero): the adjoint is zero too
+            return None
         # a fresh copy of f(z*, x) with z* as a leaf gives u -> J^T u
-        with torch.enable_grad():
+        with torch.enable_grad(), (replay(state) if state is not None else nullcontext()):
             z_leaf = z_star.detach().requires_grad_()
             f_leaf = self.f(z_leaf, *inputs)
 

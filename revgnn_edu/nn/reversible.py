@@ -16,15 +16,30 @@ soon as the caller drops its own reference (``h = layer(h)`` does). In backward,
 storage is ever freed under a tensor someone can still read (PyG's ``GroupAddRev``
 frees it with ``untyped_storage().resize_(0)``, and reading the freed tensor crashes
 the interpreter); a tensor the caller keeps simply stays alive and valid.
+
+What the backward pass re-runs, exactly. Each forward pass hands its own autograd node
+the blocks' training flags and :class:`~revgnn_edu.nn.SharedDropout` masks
+(:mod:`revgnn_edu.nn.recompute`) and, in training mode, a seed under which each block
+draws its random numbers, so the recomputation is the same function even after other
+forward passes (gradient accumulation, a second graph, an evaluation pass), with any
+randomness inside a block (``nn.Dropout``, ``GATConv(dropout=...)``), and without
+updating module buffers (BatchNorm statistics) a second time. The backward pass is
+first-order: ``create_graph=True`` gives correct first derivatives, and differentiating
+them again raises PyTorch's ``once_differentiable`` error.
 """
 from __future__ import annotations
 
 import weakref
+from contextlib import contextmanager
 from functools import reduce
-from typing import Callable, Sequence, Union
+from typing import Callable, Iterator, Sequence, Union
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from .blocks import reset_parameters_of
+from .recompute import ForwardState, capture, replay
 
 __all__ = ["GroupReversible"]
 
@@ -89,48 +104,83 @@ def _autocast_state(device_type: str) -> dict:
             "dtype": torch.get_autocast_dtype(device_type)}
 
 
-def _has_dropout(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0
-               for m in module.modules())
+@contextmanager
+def _seeded(device: torch.device, seed: int) -> Iterator[None]:
+    """Run the body with ``device``'s default random generator seeded with ``seed``,
+    then give the generator back its state. (Seeding the generator directly costs
+    about 30 us; ``fork_rng`` with ``torch.manual_seed``, which visits every backend,
+    costs about 2 ms.)"""
+    if device.type == "cpu":
+        gen = torch.default_generator
+    elif device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        gen = torch.cuda.default_generators[index]
+    else:  # other backends: the general, slower way
+        with torch.random.fork_rng(devices=[device], device_type=device.type):
+            torch.manual_seed(seed)
+            yield
+        return
+    state = gen.get_state()
+    gen.manual_seed(seed)
+    try:
+        yield
+    finally:
+        gen.set_state(state)
+
+
+def _parameters_of(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
+    """The trainable parameters the modules use: their own, and those they share with
+    others without owning them (``module.shared_parameters()``, e.g. a folded encoder);
+    each once."""
+    used = []
+    for m in modules:
+        used += list(m.parameters())
+        used += list(getattr(m, "shared_parameters", list)())
+    return [p for p in dict.fromkeys(used) if p.requires_grad]
 
 
 class _ReversibleFunction(torch.autograd.Function):
     """Runs a :class:`GroupReversible` coupling without recording its activations."""
 
     @staticmethod
-    def forward(ctx, coupling, slot_in, slot_out, seed, edge_index, edge_attr, x, *params):
+    def forward(ctx, coupling, slot_in, slot_out, seed, state, edge_index, edge_attr, x,
+                *params):
         # Autograd records nothing inside forward: the blocks' activations die here.
         y = coupling._couple(x, edge_index, edge_attr, seed)
         slot_out.keep(y)  # keep Y (and only Y) to rebuild X in backward
         if slot_in is not None:  # X is the previous coupling's output: stop keeping it
             slot_in.take_over(x)
-        ctx.coupling, ctx.seed, ctx.params = coupling, seed, params
+        # this forward's seed, training flags and dropout masks travel with its node
+        ctx.coupling, ctx.seed, ctx.state, ctx.params = coupling, seed, state, params
         ctx.slot_in, ctx.slot_out = slot_in, slot_out
         ctx.autocast = _autocast_state(x.device.type)  # recompute f_i in the same precision
         # Saved tensors are released after a backward pass unless retain_graph=True, so
         # reading them in backward raises autograd's own "backward through the graph a
         # second time" error.
         ctx.save_for_backward(*(t for t in (edge_index, edge_attr) if isinstance(t, Tensor)))
-        ctx.edge_index_obj = None if isinstance(edge_index, Tensor) else edge_index
+        ctx.edge_index_saved = isinstance(edge_index, Tensor)
+        ctx.edge_index_obj = None if ctx.edge_index_saved else edge_index
         ctx.has_edge_attr = edge_attr is not None
         return y
 
     @staticmethod
+    @once_differentiable  # backward evaluates the blocks with their own small graphs
     def backward(ctx, grad_y):
         saved = list(ctx.saved_tensors)
-        edge_index = ctx.edge_index_obj if ctx.edge_index_obj is not None else saved.pop(0)
+        edge_index = saved.pop(0) if ctx.edge_index_saved else ctx.edge_index_obj
         edge_attr = saved.pop(0) if ctx.has_edge_attr else None
         y = ctx.slot_out.get()
-        with torch.autocast(**ctx.autocast):
+        # re-run f_i as in this forward (flags, masks), leaving the buffers untouched
+        with torch.autocast(**ctx.autocast), replay(ctx.state, keep_buffers=True):
             x, grad_x, grad_edge, grad_params = ctx.coupling._rebuild_and_backprop(
                 y, grad_y, edge_index, edge_attr, ctx.seed, ctx.params,
-                edge_grad=ctx.needs_input_grad[5])
+                edge_grad=ctx.needs_input_grad[6])
         if ctx.slot_in is not None:  # hand the rebuilt X to the layer that produced it
             ctx.slot_in.refill(x)
         if ctx.slot_out.handed_over:  # Y was rebuilt for us by the next layer: free it
             ctx.slot_out.tensor = None
-        grad_x = grad_x if ctx.needs_input_grad[6] else None
-        return (None, None, None, None, None, grad_edge, grad_x, *grad_params)
+        grad_x = grad_x if ctx.needs_input_grad[7] else None
+        return (None, None, None, None, None, None, grad_edge, grad_x, *grad_params)
 
 
 class GroupReversible(nn.Module):
@@ -161,12 +211,14 @@ class GroupReversible(nn.Module):
         memory_efficient (bool, optional): if :obj:`False`, run the same computation
             with ordinary autograd (keeps every activation; a reference for tests).
             (default: :obj:`True`)
-        preserve_rng_state (bool, optional): replay each block's random numbers when
-            it is recomputed in backward (each block runs under its own seed, drawn once
-            per forward pass). :obj:`None` turns it on only while training blocks that
-            contain :class:`torch.nn.Dropout` with :math:`p > 0`; a
-            :class:`~revgnn_edu.nn.SharedDropout` needs no replay.
-            (default: :obj:`None`)
+        preserve_rng_state (bool, optional): in training mode, replay each block's
+            random numbers when it is recomputed in backward (each block runs under its
+            own seed, drawn once per forward pass), so that any randomness inside a
+            block -- :class:`torch.nn.Dropout`, functional dropout as in
+            ``GATConv(dropout=...)`` -- is the same in forward and backward. Set it to
+            :obj:`False` only for blocks that draw no random numbers (a
+            :class:`~revgnn_edu.nn.SharedDropout` needs no replay), to save the
+            seeding. :obj:`None` means :obj:`True`. (default: :obj:`True`)
 
     Shapes:
         - **input:** node features :math:`(N, D)`, edge_index :math:`(2, E)`,
@@ -177,7 +229,7 @@ class GroupReversible(nn.Module):
     """
 
     def __init__(self, blocks: BlockSpec, num_groups: int | None = None,
-                 memory_efficient: bool = True, preserve_rng_state: bool | None = None):
+                 memory_efficient: bool = True, preserve_rng_state: bool | None = True):
         super().__init__()
         if isinstance(blocks, nn.Module) and not isinstance(blocks, nn.ModuleList):
             raise TypeError("blocks must be a list of num_groups modules or a factory "
@@ -199,11 +251,14 @@ class GroupReversible(nn.Module):
     def num_groups(self) -> int:
         return len(self.blocks)
 
+    def reset_parameters(self) -> None:
+        reset_parameters_of(self)
+
     # -- the coupling and its inverse ------------------------------------------------
     def forward(self, x: Tensor, edge_index, edge_attr: Tensor | None = None) -> Tensor:
         self._check_input(x, "x")
         seed = self._draw_seed()
-        params = [p for p in self.parameters() if p.requires_grad]
+        params = _parameters_of(self.blocks)
         needs_graph = torch.is_grad_enabled() and (
             x.requires_grad or bool(params)
             or (edge_attr is not None and edge_attr.requires_grad))
@@ -213,8 +268,9 @@ class GroupReversible(nn.Module):
         if slot_in is not None and slot_in.version != x._version:
             slot_in = None
         slot_out = _Slot()
-        y = _ReversibleFunction.apply(self, slot_in, slot_out, seed, edge_index, edge_attr,
-                                      x, *params)
+        state: ForwardState = capture(list(self.blocks))  # flags and masks of this pass
+        y = _ReversibleFunction.apply(self, slot_in, slot_out, seed, state, edge_index,
+                                      edge_attr, x, *params)
         setattr(y, _SLOT, slot_out)  # lets the next coupling find and take over Y
         return y
 
@@ -259,7 +315,7 @@ class GroupReversible(nn.Module):
         for i in range(C - 1, -1, -1):
             # the input of f_i: X'_{i-1} is part of Y; X'_0 = sum of the rebuilt X_2..X_C
             h = (ys[i - 1] if i > 0 else _sum(xs[1:])).detach().requires_grad_()
-            block_params = [p for p in self.blocks[i].parameters() if p.requires_grad]
+            block_params = _parameters_of([self.blocks[i]])
             with torch.enable_grad():
                 f = self._block(i, h, edge_index, e, seed)  # f_i(X'_{i-1}), with a graph
             inputs = [h] + ([e] if edge_grad else []) + block_params
@@ -286,9 +342,7 @@ class GroupReversible(nn.Module):
         if seed is None:
             out = block(*args)
         else:  # replay the same random numbers whenever f_i runs in this forward pass
-            devices = [h.device] if h.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed + i)
+            with _seeded(h.device, seed + i):
                 out = block(*args)
         if not isinstance(out, Tensor) or out.shape != h.shape:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -298,10 +352,8 @@ class GroupReversible(nn.Module):
         return out
 
     def _draw_seed(self) -> int | None:
-        replay = self.preserve_rng_state
-        if replay is None:
-            replay = self.training and any(_has_dropout(b) for b in self.blocks)
-        return int(torch.randint(0, 2**62, ())) if replay else None
+        replay_rng = self.training and self.preserve_rng_state is not False
+        return int(torch.randint(0, 2**62, ())) if replay_rng else None
 
     def _check_input(self, x: Tensor, name: str) -> None:
         if not isinstance(x, Tensor) or x.dim() != 2:
