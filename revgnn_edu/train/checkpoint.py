@@ -87,9 +87,14 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, PermissionError):
         return "no permission to read it"
     text = str(err).strip()
-    if "Weights only load failed" in text:
-        return ("it holds objects other than tensors and plain data, which are refused "
-                "because loading them could run code")
+    if isinstance(err, EOFError) or "central directory" in text or "zip archive" in text:
+        return "it is empty, truncated or not a torch file"
+    if "Unsupported global" in text:
+        name = text.split("Unsupported global:", 1)[1].split()[1:2]
+        return (f"it holds objects other than tensors and plain data ({' '.join(name)}), "
+                f"which are refused because loading them could run code")
+    if "Weights only load failed" in text or "magic number" in text:
+        return "it is damaged or not a torch checkpoint"
     first = text.splitlines()[0] if text else ""
     return f"{type(err).__name__}: {first}"[:300] if first else type(err).__name__
 
