@@ -303,3 +303,19 @@ def test_folded_and_unfolded_checkpoints_are_interchangeable(graph, cls):
             torch.testing.assert_close(dst(graph.x, graph.edge_index, graph.edge_attr),
                                        src(graph.x, graph.edge_index, graph.edge_attr),
                                        rtol=1e-10, atol=1e-12)
+
+
+def test_checkpoints_with_the_old_per_block_encoder_copies_still_load(graph):
+    folded = RevGNN(6, 12, 3, 2, edge_dim=4, fold_edge_encoder=True).double()
+    state = folded.state_dict()
+    for l in range(2):  # what fold_edge_encoder=True used to write: one copy per block
+        for i in range(2):
+            for name in ("weight", "bias"):
+                state[f"layers.{l}.blocks.{i}.edge_encoder.{name}"] = state[
+                    f"edge_encoder.{name}"].clone()
+    fresh = RevGNN(6, 12, 3, 2, edge_dim=4, fold_edge_encoder=True).double()
+    fresh.load_state_dict(state)  # strict
+    fresh.eval(), folded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(graph.x, graph.edge_index, graph.edge_attr),
+                                   folded(graph.x, graph.edge_index, graph.edge_attr))

@@ -61,6 +61,14 @@ def reset_parameters_of(module: nn.Module) -> None:
             reset_parameters_of(child)
 
 
+def _drop_encoder_copies(state_dict, prefix, *args) -> None:
+    """Checkpoints written before the folded encoder stopped being registered in every
+    block hold a copy of it per block (``...blocks.i.edge_encoder.*``): the same
+    tensors as the model's own encoder. Drop them, so those checkpoints still load."""
+    for key in [k for k in state_dict if k.startswith(prefix + "edge_encoder.")]:
+        del state_dict[key]
+
+
 class GNNBlock(nn.Module):
     """The paper's pre-activation block :math:`f(X) = \\mathrm{conv}(\\mathrm{drop}(
     \\mathrm{ReLU}(\\mathrm{LN}(X))), A, U)`, without the skip connection.
@@ -124,6 +132,7 @@ class GNNBlock(nn.Module):
         self._folded = (edge_encoder,) if edge_encoder is not None else ()
         #: width of the edge features this block reads (raw F_e when folded)
         self.edge_dim = edge_encoder.in_features if edge_encoder is not None else edge_dim
+        self._register_load_state_dict_pre_hook(_drop_encoder_copies)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters the block uses but does not own: the folded edge encoder's."""
