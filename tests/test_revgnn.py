@@ -5,7 +5,7 @@ import torch
 from torch_geometric.nn import GraphConv, GroupAddRev
 
 from revgnn_edu.data import random_graph
-from revgnn_edu.memory import measure_peak_bytes
+from revgnn_edu.complexity import measure_activation_bytes
 from revgnn_edu.models import ResGNN
 from revgnn_edu.models.revgnn import RevGNN
 
@@ -143,26 +143,13 @@ def test_bad_arguments(kwargs, match):
         RevGNN(**args)
 
 
-def activation_bytes(model, graph):
-    """Peak tensor memory of a training step above parameters and their gradients
-    (gradients are allocated before the measurement, so they are not counted)."""
-    for p in model.parameters():
-        p.grad = torch.zeros_like(p)
-
-    def train_step():
-        out = model(graph.x, graph.edge_index, graph.edge_attr)
-        torch.nn.functional.cross_entropy(out, graph.y).backward()
-
-    return measure_peak_bytes(train_step)
-
-
 def test_activation_memory_does_not_grow_with_depth():
     graph = random_graph(100, 400, 8, edge_dim=4, num_classes=3, seed=0)
     mem = {}
     for cls in (RevGNN, ResGNN):
         for depth in (4, 32):
             torch.manual_seed(0)
-            mem[cls.__name__, depth] = activation_bytes(
+            mem[cls.__name__, depth] = measure_activation_bytes(
                 cls(8, 16, 3, depth, edge_dim=4, dropout=0.1), graph)
     assert mem["RevGNN", 32] <= 1.05 * mem["RevGNN", 4]
     assert mem["ResGNN", 32] > 4 * mem["ResGNN", 4]
