@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch_geometric.nn import GENConv
 
-from revgnn_edu.data import random_graph, toy_graph
+from revgnn_edu.data import toy_graph
 from revgnn_edu.models import PlainGNN, ResGNN
 from revgnn_edu.nn import GNNBlock, ResBlock, make_conv
 
