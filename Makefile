@@ -11,7 +11,7 @@ PYTEST_NOTEBOOKS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/
 # Another machine's rounding, reproduced here: generic ATen kernels, MKL's reproducible mode
 PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 
-.PHONY: setup lab test unit nbtest test-portable test-browser notebooks bench clean help
+.PHONY: setup lab test unit nbtest test-portable test-browser notebooks bench gpu-check bench-data clean help
 
 help:
 	@echo "make lab        set up .venv and open the tutorials in JupyterLab"
@@ -20,6 +20,8 @@ help:
 	@echo "make test-browser   open the notebooks in JupyterLab in headless Chromium"
 	@echo "make notebooks  re-execute every notebook in place (NB=02_*.ipynb for one)"
 	@echo "make bench      run the benchmarks and write benchmarks/results/"
+	@echo "make gpu-check  every GPU measurement in one command (needs CUDA; ~8 min)"
+	@echo "make bench-data the ogbn-proteins loader at full size (long: writes 40M-edge csv.gz files)"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +60,12 @@ notebooks: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
+
+bench-data: setup
+	$(PY) benchmarks/bench_data.py
 
 clean:
 	rm -rf .pytest_cache build *.egg-info

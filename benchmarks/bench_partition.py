@@ -20,81 +20,16 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import statistics
-import threading
+import sys
 import time
 
 import torch
-from torch_geometric.data import Data
 from torch_geometric.loader import RandomNodeLoader
 
+from common import (PeakRSS, cpu_seconds, default_out, environment, finish, rss_bytes,
+                    synthetic_proteins)
 from revgnn_edu.data.partition import RandomPartitionLoader
-
-PROTEINS_NODES = 132_534
-PROTEINS_UNDIRECTED_EDGES = 39_561_252
-PROTEINS_EDGE_DIM = 8
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process, from /proc (0 where unavailable)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        return 0
-
-
-class PeakRSS:
-    """Samples the RSS every few milliseconds inside a ``with`` block; keeps the peak."""
-
-    def __init__(self, interval: float = 0.002):
-        self.interval = interval
-        self.start = self.peak = 0
-        self._stop = threading.Event()
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self.start = self.peak = rss_bytes()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
-
-    @property
-    def extra_gb(self) -> float:
-        return (self.peak - self.start) / 1e9
-
-
-def synthetic_proteins(scale: float, seed: int) -> Data:
-    """A random symmetric graph with ogbn-proteins' sizes times ``scale``."""
-    num_nodes = max(10, round(PROTEINS_NODES * scale))
-    num_pairs = max(1, round(PROTEINS_UNDIRECTED_EDGES * scale))
-    gen = torch.Generator().manual_seed(seed)
-    edge_index = torch.empty(2, 2 * num_pairs, dtype=torch.long)
-    # Fill in place, half at a time, to keep the peak memory near the final size.
-    edge_index[0, :num_pairs] = torch.randint(0, num_nodes, (num_pairs,), generator=gen)
-    edge_index[1, :num_pairs] = torch.randint(0, num_nodes, (num_pairs,), generator=gen)
-    edge_index[0, num_pairs:] = edge_index[1, :num_pairs]
-    edge_index[1, num_pairs:] = edge_index[0, :num_pairs]
-    edge_attr = torch.rand(2 * num_pairs, PROTEINS_EDGE_DIM, generator=gen)
-    return Data(edge_index=edge_index, edge_attr=edge_attr, num_nodes=num_nodes)
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process, all threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
 
 def time_epochs(run_epoch, epochs: int) -> tuple[float, float, int]:
     """Median wall and CPU seconds of ``epochs`` calls after one warm-up; kept edges."""
@@ -108,7 +43,7 @@ def time_epochs(run_epoch, epochs: int) -> tuple[float, float, int]:
     return statistics.median(wall), statistics.median(cpu), kept
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0,
                         help="fraction of ogbn-proteins' nodes and edges (default: 1.0)")
@@ -116,15 +51,14 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-pyg", action="store_true", help="time only our loader")
-    parser.add_argument("--out", default=None,
-                        help="write the results as JSON here (e.g. benchmarks/results/partition_cpu.json)")
+    parser.add_argument("--out", default=str(default_out("partition")),
+                        help="JSON results path (default: benchmarks/results/partition_cpu.json)")
     args = parser.parse_args(argv)
-    results = {"config": {"scale": args.scale, "parts": args.parts, "epochs": args.epochs,
-                          "torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "cpus": os.cpu_count()}}
+    results = {"config": dict(environment(), scale=args.scale, parts=args.parts,
+                              epochs=args.epochs)}
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs")
+          f"{results['config']['cpus']} CPUs")
     start = time.perf_counter()
     data = synthetic_proteins(args.scale, args.seed)
     print(f"graph: {data.num_nodes:,} nodes, {data.num_edges:,} directed edges, "
@@ -153,9 +87,12 @@ def main(argv=None) -> None:
     results["ours"] = {"preprocess_s": ours_pre, "epoch_s": ours_time, "epoch_cpu_s": ours_cpu,
                        "edges_kept": ours_kept, "epoch_extra_rss_gb": mem.extra_gb}
 
+    # A random partition into P parts keeps an edge with probability 1/P.
+    expected = data.num_edges / args.parts
+    checks = {f"ours keeps about 1/{args.parts} of the edges (within 10%)":
+              abs(ours_kept - expected) <= 0.1 * expected + 10}
     if args.skip_pyg:
-        _write(results, args.out)
-        return
+        return finish(results, checks, args.out)
     # PyG: RandomNodeLoader draws a random node order per epoch (shuffle=True) and calls
     # Data.subgraph once per part.
     torch.manual_seed(args.seed)
@@ -176,17 +113,11 @@ def main(argv=None) -> None:
                       "edges_kept": pyg_kept}
     results["speedup_wall"] = pyg_time / ours_time
     results["speedup_cpu"] = pyg_cpu / ours_cpu
-    _write(results, args.out)
-
-
-def _write(results: dict, path) -> None:
-    if path:
-        import json
-        from pathlib import Path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {path}")
+    checks["both loaders keep the same number of edges (within 10%)"] = \
+        abs(ours_kept - pyg_kept) <= 0.1 * expected + 10
+    checks["ours is faster than PyG's RandomNodeLoader (CPU time)"] = ours_cpu < pyg_cpu
+    return finish(results, checks, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GroupAddRev
 
+from common import default_out, environment, finish, log
+from revgnn_edu.complexity import measure_activation_bytes
 from revgnn_edu.data import random_graph
 from revgnn_edu.memory import format_bytes, measure_peak_bytes
 from revgnn_edu.models import ResGNN
@@ -51,16 +51,24 @@ def sync(device):
 
 
 def train_step(model, data, edge_attr=True):
-    out = model(data.x, data.edge_index, data.edge_attr if edge_attr else None)
+    out = model(data.x, data.edge_index, getattr(data, "edge_attr", None) if edge_attr else None)
     F.cross_entropy(out, data.y).backward()
 
 
 def activation_bytes(model, data, backend, device, edge_attr=True):
-    """Peak bytes of a training step with gradients allocated beforehand."""
-    for p in model.parameters():
-        p.grad = torch.zeros_like(p)
-    peak = measure_peak_bytes(lambda: train_step(model, data, edge_attr), backend=backend,
-                              device=device if backend == "cuda" else None)
+    """Peak bytes of a training step with gradients allocated beforehand
+    (:func:`~revgnn_edu.complexity.measure_activation_bytes`; on CUDA, the same step
+    measured with ``torch.cuda.max_memory_allocated``)."""
+    if not edge_attr:
+        data = data.clone()
+        del data.edge_attr
+    if backend == "tracker":
+        peak = measure_activation_bytes(model, data)
+    else:
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        peak = measure_peak_bytes(lambda: train_step(model, data), backend=backend,
+                                  device=device)
     for p in model.parameters():
         p.grad = None
     return peak
@@ -99,10 +107,6 @@ def with_group_add_rev(model):
 
 def count(module):
     return sum(p.numel() for p in module.parameters())
-
-
-def log(msg=""):
-    print(msg, flush=True)
 
 
 # -- 1. activation memory vs depth ----------------------------------------------------
@@ -336,16 +340,14 @@ def main(argv=None):
     backend = "cuda" if device.type == "cuda" else "tracker"
     torch.set_num_threads(args.threads)
     cfg = QUICK if args.quick else FULL
-    out_path = Path(args.out or Path(__file__).parent / "results" /
-                    f"reversible_{device.type}.json")
+    out_path = args.out or default_out("reversible", device.type)
     log(f"bench_reversible: device={device}, memory backend={backend}, threads="
         f"{torch.get_num_threads()}, {'quick' if args.quick else 'full'} sizes, torch "
         f"{torch.__version__}")
     data = random_graph(cfg["num_nodes"], cfg["num_edges"], cfg["in_channels"],
                         edge_dim=cfg["edge_dim"], num_classes=cfg["classes"], seed=0).to(device)
     start = time.perf_counter()
-    results = dict(config=dict(cfg, device=str(device), backend=backend,
-                               threads=torch.get_num_threads(), torch=torch.__version__,
+    results = dict(config=dict(cfg, **environment(str(device)), backend=backend,
                                quick=args.quick))
     results["depth_memory"] = bench_depth(cfg, data, backend, device)
     results["vs_group_add_rev"] = bench_pyg(cfg, data, backend, device)
@@ -360,12 +362,8 @@ def main(argv=None):
         "time_vs_pyg<=1.05": results["vs_group_add_rev"]["time_ratio"] <= 1.05,
         "param_formula": all(r["formula_matches"] for r in results["groups"]),
     }
-    results["checks"] = checks
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(results, indent=2) + "\n")
-    log(f"\nchecks: {checks}")
-    log(f"wrote {out_path} ({results['seconds']:.0f} s)")
-    return 0 if all(checks.values()) else 1
+    log(f"\ntotal {results['seconds']:.0f} s")
+    return finish(results, checks, out_path)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,14 @@ Times are medians of several repeats; ratios are against plain fixed-point itera
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
-
 import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from common import default_out, environment, finish
 from revgnn_edu.data import random_graph
 from revgnn_edu.solvers import ConvergenceWarning, anderson, broyden, fixed_point_iteration
 
@@ -29,10 +27,10 @@ SOLVERS = {"fixed_point_iteration": fixed_point_iteration, "anderson": anderson,
            "broyden": broyden}
 
 
-def linear_map(dim: int = 50, seed: int = 0):
+def linear_map(dim: int = 50, radius: float = 0.99, seed: int = 0):
     gen = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
-    a = q @ torch.diag(torch.linspace(-0.5, 0.99, dim, dtype=torch.float64)) @ q.t()
+    a = q @ torch.diag(torch.linspace(-0.5, radius, dim, dtype=torch.float64)) @ q.t()
     b = torch.randn(dim, generator=gen, dtype=torch.float64)
     z_star = torch.linalg.solve(torch.eye(dim, dtype=torch.float64) - a, b)
     return (lambda z: a @ z + b), torch.zeros(dim, dtype=torch.float64), z_star
@@ -87,27 +85,28 @@ def show(title, rows):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "solvers_cpu.json"))
+    parser.add_argument("--out", default=str(default_out("solvers")),
+                        help="JSON results path (default: benchmarks/results/solvers_cpu.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results = {"config": {"torch": torch.__version__, "threads": 1, "repeats": args.repeats}}
-    f, z0, z_star = linear_map()
-    results["linear"] = run(f, z0, z_star, tol=1e-8, max_iter=3000, repeats=args.repeats)
-    show("1. ill-conditioned linear contraction (d=50, spectral radius 0.99, tol 1e-8)",
-         results["linear"])
-    f, z0, _ = graph_map()
-    results["graph"] = run(f, z0, None, tol=1e-6, max_iter=1000, repeats=args.repeats)
-    show("2. graph equilibrium tanh(0.99 A_hat z W + x U) (N=2000, E=20000, D=32, tol 1e-6)",
-         results["graph"])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    linear = dict(dim=50, radius=0.99, tol=1e-8, max_iter=3000)
+    graph = dict(nodes=2000, edges=20000, channels=32, gamma=0.99, tol=1e-6, max_iter=1000)
+    results = {"config": dict(environment(), repeats=args.repeats, linear=linear, graph=graph)}
+    f, z0, z_star = linear_map(linear["dim"], linear["radius"])
+    results["linear"] = run(f, z0, z_star, tol=linear["tol"], max_iter=linear["max_iter"],
+                            repeats=args.repeats)
+    show(f"1. ill-conditioned linear contraction (d={linear['dim']}, spectral radius "
+         f"{linear['radius']}, tol {linear['tol']:g})", results["linear"])
+    f, z0, _ = graph_map(graph["nodes"], graph["edges"], graph["channels"], graph["gamma"])
+    results["graph"] = run(f, z0, None, tol=graph["tol"], max_iter=graph["max_iter"],
+                           repeats=args.repeats)
+    show(f"2. graph equilibrium tanh({graph['gamma']} A_hat z W + x U) (N={graph['nodes']}, "
+         f"E={graph['edges']}, D={graph['channels']}, tol {graph['tol']:g})", results["graph"])
     checks = {"all converged": all(r["converged"] for part in ("linear", "graph")
                                    for r in results[part].values()),
               "anderson and broyden need fewer iterations on the linear map":
                   all(results["linear"][s]["iteration_ratio"] < 1 for s in ("anderson", "broyden"))}
-    print(f"\nchecks: {checks}\nwrote {out}")
-    return 0 if all(checks.values()) else 1
+    return finish(results, checks, args.out)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,14 @@ def partition_section(p: dict) -> list[str]:
 
 
 def solvers_section(s: dict) -> list[str]:
+    c = s["config"]
     lines = ["#### Fixed-point solvers (`benchmarks/bench_solvers.py`)", ""]
-    for key, title in (("linear", "ill-conditioned linear contraction (d=50, spectral radius 0.99, tol 1e-8)"),
-                       ("graph", "graph equilibrium tanh(0.99 Â z W + x U), N=2,000 (tol 1e-6, float32)")):
+    for key in ("linear", "graph"):
+        p = c[key]
+        title = (f"ill-conditioned linear contraction (d={p['dim']}, spectral radius "
+                 f"{p['radius']}, tol {_tol(p['tol'])})" if key == "linear" else
+                 f"graph equilibrium tanh({p['gamma']} Â z W + x U), N={p['nodes']:,}, "
+                 f"E={p['edges']:,}, D={p['channels']} (tol {_tol(p['tol'])}, float32)")
         lines += [f"{title}:", "", "| solver | iterations | converged | time ratio vs iteration |",
                   "|---|---|---|---|"]
         for name, row in s[key].items():
@@ -100,6 +105,101 @@ def solvers_section(s: dict) -> list[str]:
                          f"{row['time_ratio']:.2f} |")
         lines.append("")
     return lines
+
+
+def _tol(t: float) -> str:
+    return f"{t:.0e}".replace("e-0", "e-")
+
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:.2f}"
+
+
+def proteins_section(p: dict) -> list[str]:
+    c, g = p["config"], p["graph"]
+    tp, ep = g["train_part"], g["eval_part"]
+    lines = ["#### The presets at ogbn-proteins size (`benchmarks/bench_proteins.py`)", ""]
+    if c["quick"]:
+        lines += [f"**Quick run on a scaled-down graph (scale {c['scale']}): these numbers are "
+                  "not comparable to the paper's.** Run `make bench` for the full size.", ""]
+    lines += [f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (random, ogbn-proteins' "
+              f"sizes), random partition into 10 parts: training part {tp['nodes']:,} nodes, "
+              f"{tp['edges']:,} edges; 5 parts for evaluation: {ep['nodes']:,} nodes, "
+              f"{ep['edges']:,} edges. Device `{c['device']}`, memory backend `{c['backend']}`, "
+              f"torch {c['torch']}, {c['threads']} threads.", "",
+              f"Predicted training memory of one step on one part (GB = 10⁹ bytes): "
+              f"parameters, gradients, Adam state, the part's tensors, and the larger of "
+              f"the activation peak (measured exactly at {c['depth']} and {2 * c['depth']} "
+              f"layers: flat in depth for reversible, weight-tied and DEQ models; "
+              f"extrapolated linearly for ResGNN) and Adam's temporaries. Step and epoch "
+              f"(10 training steps + evaluation on 5 parts + the partitions) times are "
+              f"**extrapolated** linearly in depth from {c['time_depth']} and "
+              + (f"{2 * c['time_depth']} layers, in CPU seconds (all threads) on this CPU "
+                 f"(load average {c.get('load_average_1min', float('nan')):.0f} when the run "
+                 f"started)" if cpu else f"{2 * c['time_depth']} layers, wall seconds on "
+                 f"{c.get('gpu', c['device'])}")
+              + "; the paper's are wall seconds on one V100.", "",
+              "| preset | L x D | parameters | activations 2l / l | predicted memory | paper | "
+              f"step{', CPU s' if cpu else ''} (extrap.) | epoch{', CPU s' if cpu else ''} "
+              "(extrap.) | paper epoch (V100) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    cpu = c["device"] == "cpu"
+    step_key, epoch_key = (("step_cpu_s_extrapolated", "epoch_cpu_s_extrapolated") if cpu else
+                           ("step_s_extrapolated", "epoch_s_extrapolated"))
+    for r in p["presets"]:
+        act = f"{r['activation_ratio_2l_over_l']:.3f}" + (" (grows)" if r["activation_extrapolated"] else "")
+        paper = f"{r['paper_gb']} GB" if r["paper_gb"] else "-"
+        paper_epoch = f"{r['paper_epoch_s']} s" if r["paper_epoch_s"] else "-"
+        lines.append(
+            f"| {r['preset']} | {r['depth']} x {r['hidden']} | {r['parameters']:,} | {act} | "
+            f"{_gb(r['predicted_bytes'])} GB | {paper} | "
+            + (f"{r[step_key]:,.1f} s | {r[epoch_key]:,.0f} s" if r[step_key] is not None
+               else "not timed | not timed") + f" | {paper_epoch} |")
+    lines.append("")
+    if "levers" in p:
+        lv = p["levers"]
+        unit = "CPU seconds" if c["device"] == "cpu" else "wall seconds"
+        lines += [f"Speed levers at full part size, {lv['depth']} layers, measured side by side "
+                  f"(median step time in {unit}, interleaved; every variant computes the same "
+                  "loss as the baseline):", "",
+                  "| variant | step | time ratio | activation memory | memory ratio |",
+                  "|---|---|---|---|---|"]
+        for name, row in lv["variants"].items():
+            lines.append(f"| {name} | {row['step_s']:.3f} s | {row['time_ratio']:.2f} | "
+                         f"{_mib(row['activation_bytes'])} | {row['memory_ratio']:.2f} |")
+        lines += ["", f"Reversible over ordinary autograd (same model): "
+                      f"**{lv['reversible_over_ordinary']:.2f}** (theory about 1.33).", ""]
+    if "bf16_drift" in p:
+        d = p["bf16_drift"]
+        lines += [f"Reconstruction drift of the reversible stack at {d['depth']} layers "
+                  f"(D={d['hidden']}, N={d['nodes']}, E={d['edges']}), relative to float64:", "",
+                  "| precision | rebuilt input | gradients |", "|---|---|---|"]
+        for name, row in d["rows"].items():
+            rebuilt = f"{row['rebuild_rel_err']:.1e}" if "rebuild_rel_err" in row else "-"
+            lines.append(f"| {name} | {rebuilt} | {row['grad_rel_err']:.1e} |")
+        lines.append("")
+    if "full_depth" in p:
+        lines += ["Full-depth training steps on the GPU:", "",
+                  "| preset | precision | step | max_memory_allocated | paper |", "|---|---|---|---|---|"]
+        for r in p["full_depth"]:
+            lines.append(f"| {r['preset']} | {'bf16' if r['amp'] else 'fp32'} | {r['step_s']:.2f} s | "
+                         f"{_gb(r['max_memory_allocated'])} GB | {r['paper_gb'] or '-'} GB |")
+        lines.append("")
+    return lines
+
+
+def data_section(d: dict) -> list[str]:
+    c = d["config"]
+    lines = ["#### The ogbn-proteins loader at full size (`benchmarks/bench_data.py`, "
+             "`make bench-data`)", "",
+             f"A fake ogbn-proteins in ogb's raw format with {c['nodes']:,} nodes and "
+             f"{c['undirected_edges']:,} undirected edges"
+             + ("" if c["full_size"] else " (**not** the full size)")
+             + f"; each stage in its own or a fresh process, peak resident memory:", "",
+             "| stage | time | peak RSS |", "|---|---|---|"]
+    for name, row in d["stages"].items():
+        lines.append(f"| {name} | {row['seconds']:,.1f} s | {_gb(row['peak_rss_bytes'])} GB |")
+    return lines + [""]
 
 
 def render(results: Path) -> str:
@@ -114,12 +214,22 @@ def render(results: Path) -> str:
     sol = _load(results, "solvers_cpu.json")
     if sol:
         lines += solvers_section(sol)
+    prot = _load(results, "proteins_cpu.json")
+    if prot:
+        lines += proteins_section(prot)
+    data = _load(results, "data_cpu.json")
+    if data:
+        lines += data_section(data)
+    prot_cuda = _load(results, "proteins_cuda.json")
+    if prot_cuda:
+        lines += proteins_section(prot_cuda)
     cuda = _load(results, "reversible_cuda.json")
     if cuda:
         lines += reversible_section(cuda, "Reversible GNN on the GPU")
     else:
-        lines += ["#### GPU", "", "No GPU measurement has been recorded yet: `make bench` on a "
-                  "machine with CUDA adds `reversible_cuda.json` and its table here.", ""]
+        lines += ["#### GPU", "", "No GPU measurement has been recorded yet: `make gpu-check` on a "
+                  "machine with CUDA writes `reversible_cuda.json` and `proteins_cuda.json` "
+                  "and their tables appear here.", ""]
     return "\n".join(lines + [END])
 
 

@@ -6,7 +6,8 @@
 Each benchmark runs in its own process (so memory is returned between them) and writes
 benchmarks/results/<name>_<device>.json; benchmarks/report.py then rewrites the block of
 README.md between its markers from those files. On a machine with CUDA the reversible
-benchmark runs on the GPU as well.
+benchmark runs on the GPU as well (`make gpu-check` runs every GPU measurement). The
+exit code is 1 when any benchmark's checks failed.
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
         + (["--scale", "0.01"] if args.quick else []),
         ["bench_solvers.py", "--out", str(out / "solvers_cpu.json")]
         + (["--repeats", "1"] if args.quick else []),
+        ["bench_proteins.py", "--out", str(out / "proteins_cpu.json")]
+        + (["--quick"] if args.quick else []),
     ]
     if torch.cuda.is_available():
         runs.append(["bench_reversible.py", "--device", "cuda",
