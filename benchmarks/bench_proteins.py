@@ -469,6 +469,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-presets", action="store_true", help="skip section 1-2")
     parser.add_argument("--presets", nargs="+", default=None, metavar="PRESET",
                         help="measure only these presets (default: all; --quick: one per family)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="fraction of ogbn-proteins' nodes and edges (default: 1; --quick: 0.01)")
+    parser.add_argument("--drift-depth", type=int, default=None,
+                        help="layers of the drift test (default: 1001; --quick: 16)")
+    parser.add_argument("--lever-depth", type=int, default=None,
+                        help="layers of the lever comparison (default: 2; --quick: 1)")
     parser.add_argument("--no-time", action="store_true",
                         help="memory only: skip the timed steps of section 1-2")
     parser.add_argument("--no-levers", action="store_true", help="skip sections 3-4")
@@ -489,12 +495,15 @@ def main(argv=None) -> int:
     cfg = dict(QUICK if args.quick else FULL, time=not args.no_time)
     if args.presets:
         cfg["presets"] = args.presets
+    for key in ("scale", "drift_depth", "lever_depth"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     out = args.out or default_out("proteins", device.type)
     start = time.perf_counter()
     log(f"bench_proteins: device {device}, memory backend {backend}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-        + ("QUICK: a scaled-down graph (scale 0.01), numbers NOT comparable to the paper"
-           if args.quick else "full size"))
+        + (f"a SCALED-DOWN graph (scale {cfg['scale']}), numbers NOT comparable to the paper"
+           if cfg["scale"] != 1 else "full size"))
     train, evalp, info = make_parts(cfg["scale"], device)
     log(f"graph {info['nodes']:,} nodes, {info['edges']:,} directed edges (built in "
         f"{info['build_s']:.1f} s); training part {info['train_part']['nodes']:,} nodes, "
@@ -523,7 +532,7 @@ def main(argv=None) -> int:
                 count = PUBLISHED_PARAMETERS[r["preset"]]
                 checks[f"{r['preset']}: {count:,} parameters (published)"] = \
                     r["parameters"] == count
-        if not args.quick:
+        if cfg["scale"] == 1:
             for r in rows:
                 if r["family"] != "resgnn" and r["paper_gb"]:
                     checks[f"{r['preset']}: predicted memory below the paper's"] = \

@@ -115,35 +115,50 @@ def _gb(b: float) -> str:
     return f"{b / 1e9:.2f}"
 
 
-def proteins_section(p: dict) -> list[str]:
+def _proteins_graph(p: dict, title: str) -> list[str]:
     c, g = p["config"], p["graph"]
     tp, ep = g["train_part"], g["eval_part"]
-    lines = ["#### The presets at ogbn-proteins size (`benchmarks/bench_proteins.py`)", ""]
-    if c["quick"]:
-        lines += [f"**Quick run on a scaled-down graph (scale {c['scale']}): these numbers are "
-                  "not comparable to the paper's.** Run `make bench` for the full size.", ""]
-    lines += [f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (random, ogbn-proteins' "
-              f"sizes), random partition into 10 parts: training part {tp['nodes']:,} nodes, "
-              f"{tp['edges']:,} edges; 5 parts for evaluation: {ep['nodes']:,} nodes, "
-              f"{ep['edges']:,} edges. Device `{c['device']}`, memory backend `{c['backend']}`, "
-              f"torch {c['torch']}, {c['threads']} threads.", "",
+    lines = [f"#### {title}", ""]
+    if c["scale"] != 1:
+        lines += [f"**On a scaled-down graph (scale {c['scale']}): sizes are not ogbn-proteins'.**", ""]
+    return lines + [
+        f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (random, "
+        f"{'ogbn-proteins sizes' if c['scale'] == 1 else 'scaled'}), random partition into 10 "
+        f"parts: training part {tp['nodes']:,} nodes, {tp['edges']:,} edges; 5 parts for "
+        f"evaluation: {ep['nodes']:,} nodes, {ep['edges']:,} edges. Device `{c['device']}`, "
+        f"memory backend `{c['backend']}`, torch {c['torch']}, {c['threads']} threads.", ""]
+
+
+def proteins_section(p: dict, title: str) -> list[str]:
+    lines = _proteins_graph(p, title)
+    if "presets" in p:
+        lines += presets_lines(p)
+    return lines + levers_lines(p)
+
+
+def presets_lines(p: dict) -> list[str]:
+    c = p["config"]
+    cpu = c["device"] == "cpu"
+    timed = c.get("time", True)
+    lines = [
               f"Predicted training memory of one step on one part (GB = 10⁹ bytes): "
               f"parameters, gradients, Adam state, the part's tensors, and the larger of "
               f"the activation peak (measured exactly at {c['depth']} and {2 * c['depth']} "
               f"layers: flat in depth for reversible, weight-tied and DEQ models; "
-              f"extrapolated linearly for ResGNN) and Adam's temporaries. Step and epoch "
-              f"(10 training steps + evaluation on 5 parts + the partitions) times are "
-              f"**extrapolated** linearly in depth from {c['time_depth']} and "
-              + (f"{2 * c['time_depth']} layers, in CPU seconds (all threads) on this CPU "
+              f"extrapolated linearly for ResGNN) and Adam's temporaries. "
+              + ("Not timed in this run (`--no-time`)" if not timed else
+                 f"Step and epoch "
+                 f"(10 training steps + evaluation on 5 parts + the partitions) times are "
+                 f"**extrapolated** linearly in depth from {c['time_depth']} and ")
+              + ("" if not timed else f"{2 * c['time_depth']} layers, in CPU seconds (all threads) on this CPU "
                  f"(load average {c.get('load_average_1min', float('nan')):.0f} when the run "
                  f"started)" if cpu else f"{2 * c['time_depth']} layers, wall seconds on "
                  f"{c.get('gpu', c['device'])}")
-              + "; the paper's are wall seconds on one V100.", "",
+              + ("." if not timed else "; the paper's are wall seconds on one V100."), "",
               "| preset | L x D | parameters | activations 2l / l | predicted memory | paper | "
               f"step{', CPU s' if cpu else ''} (extrap.) | epoch{', CPU s' if cpu else ''} "
               "(extrap.) | paper epoch (V100) |",
               "|---|---|---|---|---|---|---|---|---|"]
-    cpu = c["device"] == "cpu"
     step_key, epoch_key = (("step_cpu_s_extrapolated", "epoch_cpu_s_extrapolated") if cpu else
                            ("step_s_extrapolated", "epoch_s_extrapolated"))
     for r in p["presets"]:
@@ -155,13 +170,19 @@ def proteins_section(p: dict) -> list[str]:
             f"{_gb(r['predicted_bytes'])} GB | {paper} | "
             + (f"{r[step_key]:,.1f} s | {r[epoch_key]:,.0f} s" if r[step_key] is not None
                else "not timed | not timed") + f" | {paper_epoch} |")
-    lines.append("")
+    return lines + [""]
+
+
+def levers_lines(p: dict) -> list[str]:
+    c, lines = p["config"], []
     if "levers" in p:
         lv = p["levers"]
         unit = "CPU seconds" if c["device"] == "cpu" else "wall seconds"
-        lines += [f"Speed levers at full part size, {lv['depth']} layers, measured side by side "
-                  f"(median step time in {unit}, interleaved; every variant computes the same "
-                  "loss as the baseline):", "",
+        lines += [f"Speed levers on the training part, {lv['depth']} layers, measured side by side "
+                  f"(median of {c['lever_repeats']} step times in {unit}, interleaved; every "
+                  "variant computes the same loss as the baseline). Memory is exact; the time "
+                  f"ratios are rough on a shared machine (load average "
+                  f"{c.get('load_average_1min', float('nan')):.0f} at the start):", "",
                   "| variant | step | time ratio | activation memory | memory ratio |",
                   "|---|---|---|---|---|"]
         for name, row in lv["variants"].items():
@@ -216,13 +237,18 @@ def render(results: Path) -> str:
         lines += solvers_section(sol)
     prot = _load(results, "proteins_cpu.json")
     if prot:
-        lines += proteins_section(prot)
+        lines += proteins_section(prot, "The presets at ogbn-proteins size "
+                                        "(`benchmarks/bench_proteins.py`)")
+    levers = _load(results, "proteins_levers_cpu.json")
+    if levers:
+        lines += proteins_section(levers, "Speed levers and bf16 drift "
+                                          "(`benchmarks/bench_proteins.py --no-presets`)")
     data = _load(results, "data_cpu.json")
     if data:
         lines += data_section(data)
     prot_cuda = _load(results, "proteins_cuda.json")
     if prot_cuda:
-        lines += proteins_section(prot_cuda)
+        lines += proteins_section(prot_cuda, "The presets on the GPU (`make gpu-check`)")
     cuda = _load(results, "reversible_cuda.json")
     if cuda:
         lines += reversible_section(cuda, "Reversible GNN on the GPU")
