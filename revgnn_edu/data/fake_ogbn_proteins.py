@@ -7,11 +7,12 @@ it as a stand-in.
 """
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
@@ -30,16 +31,37 @@ _FAKE_TEST_SPECIES = (10090,)
 _FAKE_FEATURE_RATE = (0.10, 0.05, 0.02, 0.05, 0.40, 0.20, 0.10, 0.60)
 
 
-def _write_csv_gz(path: Path, values, float_format: str | None = None) -> None:
-    frame = pd.DataFrame(values.numpy() if isinstance(values, Tensor) else values)
-    # mtime=0 keeps the gzip bytes identical for identical content.
-    frame.to_csv(
-        path,
-        header=False,
-        index=False,
-        float_format=float_format,
-        compression={"method": "gzip", "mtime": 0},
-    )
+def _write_csv_gz(path: Path, values, decimals: int = 0) -> None:
+    """Write a 2-D array of non-negative numbers as ogb's headerless CSV, gzipped.
+
+    Each number is written fixed-width by numpy (integers zero-padded, which ogb's
+    ``read_csv`` parses as the same integers; floats with ``decimals`` places), a block
+    of rows at a time: a Python string per value (pandas' ``to_csv``) takes about 18
+    CPU-minutes for the 316M edge features of a full-size dataset."""
+    arr = values.numpy() if isinstance(values, Tensor) else np.asarray(values)
+    arr = arr.reshape(arr.shape[0], -1)
+    if decimals:  # 0.123 -> 123, written as 0.123
+        arr = np.rint(arr.astype(np.float64) * 10**decimals)
+    ints = arr.astype(np.int64)
+    if not np.array_equal(ints, arr):
+        raise ValueError(f"{path.name}: non-integer values need decimals > 0")
+    if ints.size and ints.min() < 0:
+        raise ValueError(f"{path.name}: only non-negative numbers are written, got "
+                         f"{int(ints.min())}")
+    width = max(len(str(int(ints.max()))) if ints.size else 1, decimals + 1)
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    # mtime=0 keeps the gzip bytes identical for identical content
+    with gzip.GzipFile(filename=path, mode="wb", compresslevel=1, mtime=0) as f:
+        for start in range(0, ints.shape[0], 1 << 18):
+            block = ints[start:start + (1 << 18)]
+            chars = (block[..., None] // powers) % 10 + ord("0")  # (rows, cols, width)
+            if decimals:
+                point = np.full(block.shape + (1,), ord("."))
+                chars = np.concatenate([chars[..., :width - decimals], point,
+                                        chars[..., width - decimals:]], axis=-1)
+            sep = np.full(block.shape + (1,), ord(","))
+            sep[:, -1] = ord("\n")
+            f.write(np.concatenate([chars, sep], axis=-1).astype(np.uint8).tobytes())
 
 
 def _species_counts(num_nodes: int) -> Tensor:
@@ -175,7 +197,7 @@ def make_fake_ogbn_proteins(
     raw_dir.mkdir(parents=True)
     split_dir.mkdir(parents=True)
     _write_csv_gz(raw_dir / "edge.csv.gz", edges)
-    _write_csv_gz(raw_dir / "edge-feat.csv.gz", edge_attr, float_format="%.3f")
+    _write_csv_gz(raw_dir / "edge-feat.csv.gz", edge_attr, decimals=3)
     _write_csv_gz(raw_dir / "node_species.csv.gz", taxids[species].view(-1, 1))
     _write_csv_gz(raw_dir / "num-node-list.csv.gz", [[num_nodes]])
     _write_csv_gz(raw_dir / "num-edge-list.csv.gz", [[num_edges]])
