@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from revgnn_edu.data import make_fake_ogbn_proteins
+from conftest import fake_proteins_fixture
 from revgnn_edu.train import (BEST, CHECKPOINT, LOCK, METRICS, CheckpointError,
                               RunLockedError, TrainConfig, evaluate_checkpoint,
                               load_checkpoint, main, read_metrics, train)
@@ -22,11 +22,7 @@ SMALL = dict(preset="revgnn-deep", num_layers=1, hidden_channels=8, device="cpu"
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def fake_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fake_proteins")
-    make_fake_ogbn_proteins(root, num_nodes=200, num_edges=1500, seed=0)
-    return root
+fake_root = fake_proteins_fixture(num_nodes=200, num_edges=1500)
 
 
 def _cfg(root, out, **kw):
