@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from revgnn_edu.data import make_fake_ogbn_proteins, random_graph
+from revgnn_edu.data import random_graph
 
 # One thread: quick for the small graphs of the unit tests, and deterministic.
 torch.set_num_threads(1)
@@ -65,13 +65,3 @@ def _central_difference(loss_fn, t, indices=None, eps=1e-6):
 def central_difference():
     """``central_difference(loss_fn, t, indices=None, eps=1e-6) -> flat tensor``."""
     return _central_difference
-
-
-def fake_proteins_fixture(num_nodes: int, num_edges: int):
-    """A module-scoped fixture: a fake ogbn-proteins of this size in ogb's raw format."""
-    @pytest.fixture(scope="module")
-    def fake_root(tmp_path_factory):
-        root = tmp_path_factory.mktemp("fake_proteins")
-        make_fake_ogbn_proteins(root, num_nodes=num_nodes, num_edges=num_edges, seed=0)
-        return root
-    return fake_root

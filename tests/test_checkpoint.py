@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import fake_proteins_fixture
+from revgnn_edu.data import make_fake_ogbn_proteins
 from revgnn_edu.train import (BEST, CHECKPOINT, LOCK, METRICS, CheckpointError,
                               RunLockedError, TrainConfig, evaluate_checkpoint,
                               load_checkpoint, main, read_metrics, train)
@@ -22,7 +22,11 @@ SMALL = dict(preset="revgnn-deep", num_layers=1, hidden_channels=8, device="cpu"
 REPO = Path(__file__).resolve().parents[1]
 
 
-fake_root = fake_proteins_fixture(num_nodes=200, num_edges=1500)
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake_proteins")
+    make_fake_ogbn_proteins(root, num_nodes=200, num_edges=1500, seed=0)
+    return root
 
 
 def _cfg(root, out, **kw):

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from revgnn_edu.data import make_fake_ogbn_proteins
-from conftest import fake_proteins_fixture
 from revgnn_edu.train import (CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig,
                               atomic_save, evaluate_checkpoint, load_checkpoint, main,
                               read_metrics, train)
@@ -16,7 +15,11 @@ SMALL = dict(preset="revgnn-deep", num_layers=3, hidden_channels=16, device="cpu
              num_parts=2, eval_parts=2)
 
 
-fake_root = fake_proteins_fixture(num_nodes=400, num_edges=4000)
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fake_proteins")
+    make_fake_ogbn_proteins(root, num_nodes=400, num_edges=4000, seed=0)
+    return root
 
 
 def _cfg(root, out, **kw):
