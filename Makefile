@@ -11,11 +11,12 @@ PYTEST_NOTEBOOKS := --nbval --nbval-current-env --nbval-sanitize-with notebooks/
 # Another machine's rounding, reproduced here: generic ATen kernels, MKL's reproducible mode
 PORTABLE_ENV := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 
-.PHONY: setup lab test unit nbtest test-portable test-browser notebooks bench gpu-check bench-data clean help
+.PHONY: setup lab lint format test unit nbtest test-portable test-browser notebooks bench gpu-check bench-data clean help
 
 help:
 	@echo "make lab        set up .venv and open the tutorials in JupyterLab"
-	@echo "make test       set up .venv, run the unit tests and nbval on every notebook"
+	@echo "make test       set up .venv, lint, run the unit tests and nbval on every notebook"
+	@echo "make lint       ruff: lint and format check (make format rewrites the files)"
 	@echo "make test-portable  nbval on every notebook under another machine's rounding"
 	@echo "make test-browser   open the notebooks in JupyterLab in headless Chromium"
 	@echo "make notebooks  re-execute every notebook in place (NB=02_*.ipynb for one)"
@@ -35,7 +36,16 @@ setup: $(STAMP)
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
 
-test: setup
+# ruff's settings live in pyproject.toml; the notebooks are not formatted
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup lint
 	$(PY) -m pytest tests notebooks $(PYTEST_NOTEBOOKS)
 
 unit: setup

@@ -22,6 +22,7 @@ within the last process, each stage's peak is the process's own high-water mark 
 at the stage's start (so it includes the data already loaded, as a user would see it).
 The folder is deleted afterwards unless --keep.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import PeakRSS, add_out_argument, default_out, environment, finish, log
 
 FULL_NODES = 132_534
@@ -60,11 +60,16 @@ class Stage:
         seconds = time.perf_counter() - self.t0
         self.mem.__exit__(exc_type, *exc)
         if exc_type is None:
-            self.rows[self.name] = {"seconds": seconds, "peak_rss_bytes": self.mem.peak,
-                                    "start_rss_bytes": self.mem.start,
-                                    "exact_peak": self.mem.exact}
-            log(f"   {self.name}: {seconds:.1f} s, peak RSS {self.mem.peak_gb:.2f} GB "
-                f"(start {self.mem.start / 1e9:.2f} GB)")
+            self.rows[self.name] = {
+                "seconds": seconds,
+                "peak_rss_bytes": self.mem.peak,
+                "start_rss_bytes": self.mem.start,
+                "exact_peak": self.mem.exact,
+            }
+            log(
+                f"   {self.name}: {seconds:.1f} s, peak RSS {self.mem.peak_gb:.2f} GB "
+                f"(start {self.mem.start / 1e9:.2f} GB)"
+            )
         return False
 
 
@@ -83,15 +88,23 @@ def stage_process(root: Path, rows: dict) -> dict:
     with Stage(rows, "ogb_process"):
         data, _ = load_ogbn_proteins(root, download=False)
     processed = next(root.rglob("geometric_data_processed.pt"))
-    return {"processed_file_bytes": processed.stat().st_size,
-            "num_nodes": int(data.num_nodes), "num_edges": int(data.num_edges)}
+    return {
+        "processed_file_bytes": processed.stat().st_size,
+        "num_nodes": int(data.num_nodes),
+        "num_edges": int(data.num_edges),
+    }
 
 
 def stage_use(root: Path, rows: dict, views: int, eval_parts: int, train_parts: int) -> dict:
-    from revgnn_edu.data import (SPECIES_TAXONOMY_IDS, RandomPartitionLoader,
-                                 aggregate_edge_features,
-                                 load_ogbn_proteins, mean_rocauc, multi_view_predict,
-                                 species_to_index)
+    from revgnn_edu.data import (
+        SPECIES_TAXONOMY_IDS,
+        RandomPartitionLoader,
+        aggregate_edge_features,
+        load_ogbn_proteins,
+        mean_rocauc,
+        multi_view_predict,
+        species_to_index,
+    )
     from revgnn_edu.data.ogbn_proteins import NUM_SPECIES
     from revgnn_edu.models.presets import build_model
 
@@ -105,8 +118,9 @@ def stage_use(root: Path, rows: dict, views: int, eval_parts: int, train_parts: 
     del x, species
     gen = torch.Generator().manual_seed(0)
     with Stage(rows, "partition"):
-        loader = RandomPartitionLoader(data.edge_index, n, train_parts, data.edge_attr,
-                                       generator=gen)
+        loader = RandomPartitionLoader(
+            data.edge_index, n, train_parts, data.edge_attr, generator=gen
+        )
         parts = loader.sample()
     kept = sum(p.edge_ids.numel() for p in parts)
     largest = max(p.edge_ids.numel() for p in parts)
@@ -121,11 +135,17 @@ def stage_use(root: Path, rows: dict, views: int, eval_parts: int, train_parts: 
         return model(inputs, sub.edge_index, sub.edge_attr)
 
     with Stage(rows, "evaluate"):
-        pred = multi_view_predict(predict, data, num_views=views, num_parts=eval_parts,
-                                  generator=gen)
+        pred = multi_view_predict(
+            predict, data, num_views=views, num_parts=eval_parts, generator=gen
+        )
         auc = mean_rocauc(pred, data.y, split["test"])
-    return {"partition_edges_kept": kept, "partition_largest_part_edges": largest,
-            "eval_views": views, "eval_parts": eval_parts, "eval_test_rocauc": auc}
+    return {
+        "partition_edges_kept": kept,
+        "partition_largest_part_edges": largest,
+        "eval_views": views,
+        "eval_parts": eval_parts,
+        "eval_test_rocauc": auc,
+    }
 
 
 def run_stage(args) -> int:
@@ -143,16 +163,26 @@ def run_stage(args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=int, default=FULL_NODES,
-                        help=f"proteins (default: {FULL_NODES:,}, the real number)")
-    parser.add_argument("--edges", type=int, default=FULL_UNDIRECTED_EDGES,
-                        help=f"undirected edges (default: {FULL_UNDIRECTED_EDGES:,})")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=FULL_NODES,
+        help=f"proteins (default: {FULL_NODES:,}, the real number)",
+    )
+    parser.add_argument(
+        "--edges",
+        type=int,
+        default=FULL_UNDIRECTED_EDGES,
+        help=f"undirected edges (default: {FULL_UNDIRECTED_EDGES:,})",
+    )
     parser.add_argument("--parts", type=int, default=10, help="training parts (default: 10)")
     parser.add_argument("--views", type=int, default=10, help="evaluation views (default: 10)")
-    parser.add_argument("--eval-parts", type=int, default=3,
-                        help="parts per evaluation view (default: 3)")
-    parser.add_argument("--root", default=None,
-                        help="folder for the fake dataset (default: a new temporary folder)")
+    parser.add_argument(
+        "--eval-parts", type=int, default=3, help="parts per evaluation view (default: 3)"
+    )
+    parser.add_argument(
+        "--root", default=None, help="folder for the fake dataset (default: a new temporary folder)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the dataset folder")
     parser.add_argument("--stage", choices=("write", "process", "use"), help=argparse.SUPPRESS)
     parser.add_argument("--stage-out", help=argparse.SUPPRESS)
@@ -166,20 +196,48 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else default_out("data")
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="revgnn_bench_data_"))
     full = (args.nodes, args.edges) == (FULL_NODES, FULL_UNDIRECTED_EDGES)
-    log(f"bench_data: {args.nodes:,} nodes, {args.edges:,} undirected edges "
-        f"({'full size' if full else 'NOT full size'}), dataset folder {root}")
-    results = {"config": dict(environment(), nodes=args.nodes, undirected_edges=args.edges,
-                              full_size=full, parts=args.parts, views=args.views,
-                              eval_parts=args.eval_parts, budget_bytes=BUDGET_BYTES),
-               "stages": {}, "info": {}}
+    log(
+        f"bench_data: {args.nodes:,} nodes, {args.edges:,} undirected edges "
+        f"({'full size' if full else 'NOT full size'}), dataset folder {root}"
+    )
+    results = {
+        "config": dict(
+            environment(),
+            nodes=args.nodes,
+            undirected_edges=args.edges,
+            full_size=full,
+            parts=args.parts,
+            views=args.views,
+            eval_parts=args.eval_parts,
+            budget_bytes=BUDGET_BYTES,
+        ),
+        "stages": {},
+        "info": {},
+    }
     start, failed = time.perf_counter(), []
     try:
         for stage in ("write", "process", "use"):
             stage_out = root.parent / f"{root.name}.{stage}.json"
-            cmd = [sys.executable, __file__, "--stage", stage, "--stage-out", str(stage_out),
-                   "--root", str(root), "--nodes", str(args.nodes), "--edges", str(args.edges),
-                   "--parts", str(args.parts), "--views", str(args.views),
-                   "--eval-parts", str(args.eval_parts)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--stage",
+                stage,
+                "--stage-out",
+                str(stage_out),
+                "--root",
+                str(root),
+                "--nodes",
+                str(args.nodes),
+                "--edges",
+                str(args.edges),
+                "--parts",
+                str(args.parts),
+                "--views",
+                str(args.views),
+                "--eval-parts",
+                str(args.eval_parts),
+            ]
             code = subprocess.call(cmd)
             if code:
                 failed.append(stage)
@@ -197,9 +255,11 @@ def main(argv=None) -> int:
     for name, row in results["stages"].items():
         log(f"{name:14s} {row['seconds']:9.1f} {row['peak_rss_bytes'] / 1e9:8.2f} GB")
     peaks = [row["peak_rss_bytes"] for row in results["stages"].values()]
-    checks = {"every stage ran": not failed and len(results["stages"]) == 6,
-              f"every stage's peak RSS below {BUDGET_BYTES / 1e9:.0f} GB":
-                  bool(peaks) and max(peaks) < BUDGET_BYTES}
+    checks = {
+        "every stage ran": not failed and len(results["stages"]) == 6,
+        f"every stage's peak RSS below {BUDGET_BYTES / 1e9:.0f} GB": bool(peaks)
+        and max(peaks) < BUDGET_BYTES,
+    }
     return finish(results, checks, out)
 
 

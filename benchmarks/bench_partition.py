@@ -17,6 +17,7 @@ Usage:
     python benchmarks/bench_partition.py              # full size, a few minutes, ~9 GB
     python benchmarks/bench_partition.py --scale 0.01 # seconds
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,19 @@ import sys
 import time
 
 import torch
+from common import (
+    PeakRSS,
+    cpu_seconds,
+    default_out,
+    environment,
+    finish,
+    rss_bytes,
+    synthetic_proteins,
+)
 from torch_geometric.loader import RandomNodeLoader
 
-from common import (PeakRSS, cpu_seconds, default_out, environment, finish, rss_bytes,
-                    synthetic_proteins)
 from revgnn_edu.data.partition import RandomPartitionLoader
+
 
 def time_epochs(run_epoch, epochs: int) -> tuple[float, float, int]:
     """Median wall and CPU seconds of ``epochs`` calls after one warm-up; kept edges."""
@@ -45,31 +54,46 @@ def time_epochs(run_epoch, epochs: int) -> tuple[float, float, int]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="fraction of ogbn-proteins' nodes and edges (default: 1.0)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of ogbn-proteins' nodes and edges (default: 1.0)",
+    )
     parser.add_argument("--parts", type=int, default=10, help="parts per epoch (default: 10)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-pyg", action="store_true", help="time only our loader")
-    parser.add_argument("--out", default=str(default_out("partition")),
-                        help="JSON results path (default: benchmarks/results/partition_cpu.json)")
+    parser.add_argument(
+        "--out",
+        default=str(default_out("partition")),
+        help="JSON results path (default: benchmarks/results/partition_cpu.json)",
+    )
     args = parser.parse_args(argv)
-    results = {"config": dict(environment(), scale=args.scale, parts=args.parts,
-                              epochs=args.epochs)}
+    results = {
+        "config": dict(environment(), scale=args.scale, parts=args.parts, epochs=args.epochs)
+    }
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{results['config']['cpus']} CPUs")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{results['config']['cpus']} CPUs"
+    )
     start = time.perf_counter()
     data = synthetic_proteins(args.scale, args.seed)
-    print(f"graph: {data.num_nodes:,} nodes, {data.num_edges:,} directed edges, "
-          f"edge_attr {tuple(data.edge_attr.shape)}; built in "
-          f"{time.perf_counter() - start:.1f} s, RSS {rss_bytes() / 1e9:.2f} GB")
+    print(
+        f"graph: {data.num_nodes:,} nodes, {data.num_edges:,} directed edges, "
+        f"edge_attr {tuple(data.edge_attr.shape)}; built in "
+        f"{time.perf_counter() - start:.1f} s, RSS {rss_bytes() / 1e9:.2f} GB"
+    )
 
     # Ours: one-time preprocessing (int32 copy of the edges), then epochs.
     with PeakRSS() as mem:
         start = time.perf_counter()
         ours = RandomPartitionLoader(
-            data.edge_index, data.num_nodes, args.parts, data.edge_attr,
+            data.edge_index,
+            data.num_nodes,
+            args.parts,
+            data.edge_attr,
             generator=torch.Generator().manual_seed(args.seed),
         )
         ours_pre = time.perf_counter() - start
@@ -80,17 +104,26 @@ def main(argv=None) -> int:
 
     with PeakRSS() as mem:
         ours_time, ours_cpu, ours_kept = time_epochs(ours_epoch, args.epochs)
-    print(f"ours: epoch of {args.parts} subgraphs {ours_time:.3f} s wall, {ours_cpu:.3f} s CPU "
-          f"(medians of {args.epochs}), {ours_kept:,} edges kept, peak extra RSS "
-          f"{mem.extra_gb:.2f} GB")
+    print(
+        f"ours: epoch of {args.parts} subgraphs {ours_time:.3f} s wall, {ours_cpu:.3f} s CPU "
+        f"(medians of {args.epochs}), {ours_kept:,} edges kept, peak extra RSS "
+        f"{mem.extra_gb:.2f} GB"
+    )
     results["graph"] = {"nodes": data.num_nodes, "edges": data.num_edges}
-    results["ours"] = {"preprocess_s": ours_pre, "epoch_s": ours_time, "epoch_cpu_s": ours_cpu,
-                       "edges_kept": ours_kept, "epoch_extra_rss_gb": mem.extra_gb}
+    results["ours"] = {
+        "preprocess_s": ours_pre,
+        "epoch_s": ours_time,
+        "epoch_cpu_s": ours_cpu,
+        "edges_kept": ours_kept,
+        "epoch_extra_rss_gb": mem.extra_gb,
+    }
 
     # A random partition into P parts keeps an edge with probability 1/P.
     expected = data.num_edges / args.parts
-    checks = {f"ours keeps about 1/{args.parts} of the edges (within 10%)":
-              abs(ours_kept - expected) <= 0.1 * expected + 10}
+    checks = {
+        f"ours keeps about 1/{args.parts} of the edges (within 10%)": abs(ours_kept - expected)
+        <= 0.1 * expected + 10
+    }
     if args.skip_pyg:
         return finish(results, checks, args.out)
     # PyG: RandomNodeLoader draws a random node order per epoch (shuffle=True) and calls
@@ -105,16 +138,25 @@ def main(argv=None) -> int:
         return sum(sub.num_edges for sub in pyg)
 
     pyg_time, pyg_cpu, pyg_kept = time_epochs(pyg_epoch, args.epochs)
-    print(f"pyg:  epoch of {len(pyg)} subgraphs {pyg_time:.3f} s wall, {pyg_cpu:.3f} s CPU "
-          f"(medians of {args.epochs}), {pyg_kept:,} edges kept")
-    print(f"speed-up (pyg / ours, per epoch): {pyg_time / ours_time:.1f}x wall, "
-          f"{pyg_cpu / ours_cpu:.1f}x CPU")
-    results["pyg"] = {"preprocess_s": pyg_pre, "epoch_s": pyg_time, "epoch_cpu_s": pyg_cpu,
-                      "edges_kept": pyg_kept}
+    print(
+        f"pyg:  epoch of {len(pyg)} subgraphs {pyg_time:.3f} s wall, {pyg_cpu:.3f} s CPU "
+        f"(medians of {args.epochs}), {pyg_kept:,} edges kept"
+    )
+    print(
+        f"speed-up (pyg / ours, per epoch): {pyg_time / ours_time:.1f}x wall, "
+        f"{pyg_cpu / ours_cpu:.1f}x CPU"
+    )
+    results["pyg"] = {
+        "preprocess_s": pyg_pre,
+        "epoch_s": pyg_time,
+        "epoch_cpu_s": pyg_cpu,
+        "edges_kept": pyg_kept,
+    }
     results["speedup_wall"] = pyg_time / ours_time
     results["speedup_cpu"] = pyg_cpu / ours_cpu
-    checks["both loaders keep the same number of edges (within 10%)"] = \
+    checks["both loaders keep the same number of edges (within 10%)"] = (
         abs(ours_kept - pyg_kept) <= 0.1 * expected + 10
+    )
     checks["ours is faster than PyG's RandomNodeLoader (CPU time)"] = ours_cpu < pyg_cpu
     return finish(results, checks, args.out)
 

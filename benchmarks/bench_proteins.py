@@ -12,7 +12,8 @@ in training (one part: ~13k nodes, ~0.8M edges), and into 5 parts, as in evaluat
 1. Memory, per preset, exact (``measure_peak_bytes``): one training step on one part at
    full width (Adam, lr 1e-3, gradient clipping 1.0, BCE over the 112 tasks), at a
    small depth l and at 2l (l = 2: the first layer is special, it has no reversible
-   layer above it whose edge-feature gradient is still pending). The step is split where its peaks are: forward + backward
+   layer above it whose edge-feature gradient is still pending). The step is split where
+   its peaks are: forward + backward
    (activations; gradients already allocated) and clipping + Adam (its temporaries).
    For reversible, weight-tied and DEQ models the activation peak does not grow with
    depth (checked: 2l / l), so the full-depth prediction is
@@ -25,7 +26,8 @@ in training (one part: ~13k nodes, ~0.8M edges), and into 5 parts, as in evaluat
    worth when zero_grad sets them to None). The CUDA caching allocator's rounding and
    the CUDA context (a few hundred MB) are not included.
 2. Time: the step (and an evaluation forward on a 5-part part) timed at 1 and 2 layers
-   (quick: the same), extrapolated linearly to the preset's depth: an EXTRAPOLATION on this CPU, labelled
+   (quick: the same), extrapolated linearly to the preset's depth: an EXTRAPOLATION on
+   this CPU, labelled
    so everywhere. Epoch = 10 training steps + evaluation on 5 parts + the partitions.
 3. Levers, side by side in one run on RevGNN-Deep's layer (D=80) at full part size:
    ordinary autograd (the same model without the reversible trick), the folded edge
@@ -39,6 +41,7 @@ With ``--device cuda --full-depth PRESET ...`` the named presets also run real
 full-depth training steps on the GPU in float32 and bf16 (time per step and
 ``torch.cuda.max_memory_allocated``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +53,19 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from common import (
+    PROTEINS,
+    add_out_argument,
+    cpu_seconds,
+    default_out,
+    environment,
+    finish,
+    log,
+    synthetic_proteins,
+    write_json,
+)
 from torch_geometric.data import Data
 
-from common import (PROTEINS, add_out_argument, cpu_seconds, default_out, environment,
-                    finish, log, synthetic_proteins, write_json)
 from revgnn_edu.data import RandomPartitionLoader, aggregate_edge_features, random_graph
 from revgnn_edu.memory import measure_peak_bytes
 from revgnn_edu.models.presets import PRESETS, build_model
@@ -62,22 +74,47 @@ from revgnn_edu.nn.blocks import GNNBlock
 
 #: The paper's GPU memory (GB) on ogbn-proteins (Deep/Wide and the 112-layer table; the
 #: 112-layer figures are an unverified transcription, see shared/REFERENCE.md).
-PAPER_MEMORY_GB = {"revgnn-deep": 2.86, "revgnn-wide": 7.91, "resgnn-112-64": 27.1,
-                   "revgnn-112-64": 2.09, "revgnn-112-80": 2.56, "revgnn-112-224": 7.30,
-                   "wt-revgnn-112-64": 1.60, "wt-revgnn-112-224": 5.55,
-                   "deq-gnn-64": 2.22, "deq-gnn-224": 7.60}
+PAPER_MEMORY_GB = {
+    "revgnn-deep": 2.86,
+    "revgnn-wide": 7.91,
+    "resgnn-112-64": 27.1,
+    "revgnn-112-64": 2.09,
+    "revgnn-112-80": 2.56,
+    "revgnn-112-224": 7.30,
+    "wt-revgnn-112-64": 1.60,
+    "wt-revgnn-112-224": 5.55,
+    "deq-gnn-64": 2.22,
+    "deq-gnn-224": 7.60,
+}
 PAPER_EPOCH_S = {"revgnn-deep": 583, "revgnn-wide": 739}  # one V100
 PUBLISHED_PARAMETERS = {"revgnn-deep": 20_031_384, "revgnn-wide": 68_471_608}
 CONSTANT_ACTIVATIONS = ("revgnn", "wt-revgnn", "deq-gnn")  # families: flat in depth
 
-FULL = dict(scale=1.0, depth=2, time_depth=1, repeats=1, presets=list(PRESETS), lever_depth=2,
-            lever_repeats=2, wide_levers=True, drift_depth=1001, drift_nodes=100,
-            drift_edges=400)
+FULL = dict(
+    scale=1.0,
+    depth=2,
+    time_depth=1,
+    repeats=1,
+    presets=list(PRESETS),
+    lever_depth=2,
+    lever_repeats=2,
+    wide_levers=True,
+    drift_depth=1001,
+    drift_nodes=100,
+    drift_edges=400,
+)
 # one preset per family, a graph of 1% of the edges, no wide levers: a smoke run
-QUICK = dict(FULL, scale=0.01, presets=["revgnn-deep", "resgnn-112-64", "wt-revgnn-112-64",
-                                        "deq-gnn-64"],
-             lever_depth=1, lever_repeats=1, wide_levers=False, drift_depth=16,
-             drift_nodes=60, drift_edges=300)
+QUICK = dict(
+    FULL,
+    scale=0.01,
+    presets=["revgnn-deep", "resgnn-112-64", "wt-revgnn-112-64", "deq-gnn-64"],
+    lever_depth=1,
+    lever_repeats=1,
+    wide_levers=False,
+    drift_depth=16,
+    drift_nodes=60,
+    drift_edges=300,
+)
 
 
 # -- the graph and its parts ---------------------------------------------------------
@@ -88,16 +125,25 @@ def proteins_graph(scale: float, seed: int = 0) -> Data:
     n = data.num_nodes
     gen = torch.Generator().manual_seed(seed + 1)
     species = torch.randint(0, PROTEINS["species"], (n,), generator=gen)
-    data.x = torch.cat([aggregate_edge_features(data.edge_index, data.edge_attr, n),
-                        F.one_hot(species, PROTEINS["species"]).float()], dim=1)
+    data.x = torch.cat(
+        [
+            aggregate_edge_features(data.edge_index, data.edge_attr, n),
+            F.one_hot(species, PROTEINS["species"]).float(),
+        ],
+        dim=1,
+    )
     data.y = (torch.rand(n, PROTEINS["tasks"], generator=gen) < 0.3).float()
     return data
 
 
 def part_data(data: Data, sub, device) -> Data:
     """One part's subgraph as its own Data, on ``device``."""
-    return Data(x=data.x[sub.node_ids], edge_index=sub.edge_index.clone(),
-                edge_attr=sub.edge_attr.clone(), y=data.y[sub.node_ids]).to(device)
+    return Data(
+        x=data.x[sub.node_ids],
+        edge_index=sub.edge_index.clone(),
+        edge_attr=sub.edge_attr.clone(),
+        y=data.y[sub.node_ids],
+    ).to(device)
 
 
 def data_bytes(part: Data) -> int:
@@ -108,19 +154,25 @@ def make_parts(scale: float, device) -> tuple[Data, Data, dict]:
     """The first part of a 10-part (training) and of a 5-part (evaluation) partition."""
     start = time.perf_counter()
     data = proteins_graph(scale)
-    info = dict(nodes=data.num_nodes, edges=data.num_edges,
-                build_s=time.perf_counter() - start)
-    loader = RandomPartitionLoader(data.edge_index, data.num_nodes, 10, data.edge_attr,
-                                   generator=torch.Generator().manual_seed(0))
+    info = dict(nodes=data.num_nodes, edges=data.num_edges, build_s=time.perf_counter() - start)
+    loader = RandomPartitionLoader(
+        data.edge_index,
+        data.num_nodes,
+        10,
+        data.edge_attr,
+        generator=torch.Generator().manual_seed(0),
+    )
     parts = {}
     for key, n in (("train", 10), ("eval", 5)):
         info[f"partition_{key}_s"], info[f"partition_{key}_cpu_s"] = timed(
-            "cpu", lambda: parts.__setitem__(key, loader.sample(n)))
+            "cpu", lambda key=key, n=n: parts.__setitem__(key, loader.sample(n))
+        )
     train_parts, eval_parts = parts["train"], parts["eval"]
     train, evalp = part_data(data, train_parts[0], device), part_data(data, eval_parts[0], device)
-    info.update(train_part=dict(nodes=train.num_nodes, edges=train.num_edges,
-                                bytes=data_bytes(train)),
-                eval_part=dict(nodes=evalp.num_nodes, edges=evalp.num_edges))
+    info.update(
+        train_part=dict(nodes=train.num_nodes, edges=train.num_edges, bytes=data_bytes(train)),
+        eval_part=dict(nodes=evalp.num_nodes, edges=evalp.num_edges),
+    )
     return train, evalp, info
 
 
@@ -148,8 +200,9 @@ def compile_blocks(model: torch.nn.Module) -> int:
     return len(blocks)
 
 
-def make_model(preset: str, depth: int, device, fold=False, compiled=False,
-               memory_efficient=True, seed=0) -> torch.nn.Module:
+def make_model(
+    preset: str, depth: int, device, fold=False, compiled=False, memory_efficient=True, seed=0
+) -> torch.nn.Module:
     """``build_model(preset, num_layers=depth)`` with the levers applied."""
     torch.manual_seed(seed)  # the same weights for every variant of a preset
     extra = {"fold_edge_encoder": True} if fold else {}
@@ -210,8 +263,12 @@ class PartTrainer:
     def adam_bytes(self) -> int:
         """Adam's exp_avg and exp_avg_sq (its per-tensor step counters are left out:
         on CUDA they live on the CPU unless capturable/fused)."""
-        return sum(v.nbytes for state in self.opt.state.values()
-                   for k, v in state.items() if k != "step" and torch.is_tensor(v))
+        return sum(
+            v.nbytes
+            for state in self.opt.state.values()
+            for k, v in state.items()
+            if k != "step" and torch.is_tensor(v)
+        )
 
 
 def measure_memory(preset: str, depth: int, train: Data, device, backend: str) -> dict:
@@ -224,22 +281,29 @@ def measure_memory(preset: str, depth: int, train: Data, device, backend: str) -
     activations = measure_peak_bytes(tr.forward_backward, **meter)
     # Adam's first step allocates its state, then works on it: the rest is temporaries
     adam_peak = measure_peak_bytes(tr.optimizer_step, **meter) - tr.adam_bytes()
-    return dict(depth=depth, parameters=sum(p.numel() for p in tr.params),
-                parameter_bytes=tr.parameter_bytes(), adam_bytes=tr.adam_bytes(),
-                activation_bytes=activations, adam_step_bytes=adam_peak)
+    return dict(
+        depth=depth,
+        parameters=sum(p.numel() for p in tr.params),
+        parameter_bytes=tr.parameter_bytes(),
+        adam_bytes=tr.adam_bytes(),
+        activation_bytes=activations,
+        adam_step_bytes=adam_peak,
+    )
 
 
-def measure_time(preset: str, depth: int, train: Data, evalp: Data, device,
-                 repeats: int) -> dict:
+def measure_time(preset: str, depth: int, train: Data, evalp: Data, device, repeats: int) -> dict:
     """Seconds of a training step (after a warm-up step) and of an evaluation forward."""
     tr = PartTrainer(make_model(preset, depth, device), train)
     tr.step()  # warm-up
     steps = [tr.timed_step() for _ in range(repeats)]
     evals = [tr.timed_eval(evalp) for _ in range(repeats)]
-    return dict(depth=depth, step_s=statistics.median(w for w, _ in steps),
-                step_cpu_s=statistics.median(c for _, c in steps),
-                eval_s=statistics.median(w for w, _ in evals),
-                eval_cpu_s=statistics.median(c for _, c in evals))
+    return dict(
+        depth=depth,
+        step_s=statistics.median(w for w, _ in steps),
+        step_cpu_s=statistics.median(c for _, c in steps),
+        eval_s=statistics.median(w for w, _ in evals),
+        eval_cpu_s=statistics.median(c for _, c in evals),
+    )
 
 
 def linear(lo: dict, hi: dict, key: str, depth: int) -> float:
@@ -248,8 +312,9 @@ def linear(lo: dict, hi: dict, key: str, depth: int) -> float:
     return lo[key] + slope * (depth - lo["depth"])
 
 
-def predict(preset: str, lo: dict, hi: dict, t_lo: dict, t_hi: dict, part_bytes: int,
-            info: dict) -> dict:
+def predict(
+    preset: str, lo: dict, hi: dict, t_lo: dict, t_hi: dict, part_bytes: int, info: dict
+) -> dict:
     """Full-depth memory and time of ``preset`` from its memory measurements at l and
     2l (``lo``, ``hi``) and its timings at two depths (``t_lo``, ``t_hi``)."""
     spec = PRESETS[preset]
@@ -263,20 +328,35 @@ def predict(preset: str, lo: dict, hi: dict, t_lo: dict, t_hi: dict, part_bytes:
     step_s = eval_s = epoch_s = step_cpu = epoch_cpu = None
     if t_lo is not None:  # timed (not with --no-time)
         step_s, eval_s = linear(t_lo, t_hi, "step_s", L), linear(t_lo, t_hi, "eval_s", L)
-        epoch_s = (10 * step_s + 5 * eval_s + info["partition_train_s"]
-                   + info["partition_eval_s"])
+        epoch_s = 10 * step_s + 5 * eval_s + info["partition_train_s"] + info["partition_eval_s"]
         step_cpu = linear(t_lo, t_hi, "step_cpu_s", L)
-        epoch_cpu = (10 * step_cpu + 5 * linear(t_lo, t_hi, "eval_cpu_s", L)
-                     + info["partition_train_cpu_s"] + info["partition_eval_cpu_s"])
-    return dict(preset=preset, depth=L, hidden=spec.hidden_channels, family=spec.family,
-                parameters=params, parameter_bytes=p_bytes, data_bytes=part_bytes,
-                activation_bytes=act, activation_extrapolated=not flat,
-                activation_ratio_2l_over_l=hi["activation_bytes"] / lo["activation_bytes"],
-                adam_step_bytes=adam_step, predicted_bytes=total,
-                paper_gb=PAPER_MEMORY_GB.get(preset),
-                step_s_extrapolated=step_s, eval_s_extrapolated=eval_s,
-                epoch_s_extrapolated=epoch_s, step_cpu_s_extrapolated=step_cpu,
-                epoch_cpu_s_extrapolated=epoch_cpu, paper_epoch_s=PAPER_EPOCH_S.get(preset))
+        epoch_cpu = (
+            10 * step_cpu
+            + 5 * linear(t_lo, t_hi, "eval_cpu_s", L)
+            + info["partition_train_cpu_s"]
+            + info["partition_eval_cpu_s"]
+        )
+    return dict(
+        preset=preset,
+        depth=L,
+        hidden=spec.hidden_channels,
+        family=spec.family,
+        parameters=params,
+        parameter_bytes=p_bytes,
+        data_bytes=part_bytes,
+        activation_bytes=act,
+        activation_extrapolated=not flat,
+        activation_ratio_2l_over_l=hi["activation_bytes"] / lo["activation_bytes"],
+        adam_step_bytes=adam_step,
+        predicted_bytes=total,
+        paper_gb=PAPER_MEMORY_GB.get(preset),
+        step_s_extrapolated=step_s,
+        eval_s_extrapolated=eval_s,
+        epoch_s_extrapolated=epoch_s,
+        step_cpu_s_extrapolated=step_cpu,
+        epoch_cpu_s_extrapolated=epoch_cpu,
+        paper_epoch_s=PAPER_EPOCH_S.get(preset),
+    )
 
 
 def bench_presets(cfg, train, evalp, info, device, backend, save=None) -> tuple[list, dict]:
@@ -288,8 +368,10 @@ def bench_presets(cfg, train, evalp, info, device, backend, save=None) -> tuple[
         configs.setdefault((spec.family, spec.hidden_channels, spec.dropout), []).append(name)
     l, t = cfg["depth"], cfg["time_depth"]
     measured, rows = {}, []
-    log(f"\n1-2. Presets at full width, one training step on one part: memory at depth "
-        f"l={l} and 2l={2 * l}, time at {t} and {2 * t} layers")
+    log(
+        f"\n1-2. Presets at full width, one training step on one part: memory at depth "
+        f"l={l} and 2l={2 * l}, time at {t} and {2 * t} layers"
+    )
     for key, names in configs.items():
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -297,12 +379,16 @@ def bench_presets(cfg, train, evalp, info, device, backend, save=None) -> tuple[
             lo, hi = (measure_memory(names[0], d, train, device, backend) for d in (l, 2 * l))
             t_lo = t_hi = None
             if cfg["time"]:
-                t_lo, t_hi = (measure_time(names[0], d, train, evalp, device, cfg["repeats"])
-                              for d in (t, 2 * t))
+                t_lo, t_hi = (
+                    measure_time(names[0], d, train, evalp, device, cfg["repeats"])
+                    for d in (t, 2 * t)
+                )
         measured["/".join(map(str, key))] = dict(memory=[lo, hi], time=[t_lo, t_hi])
-        log(f"  {'/'.join(map(str, key)):22s} activations {lo['activation_bytes'] / 2**20:9.1f}"
+        log(
+            f"  {'/'.join(map(str, key)):22s} activations {lo['activation_bytes'] / 2**20:9.1f}"
             f" -> {hi['activation_bytes'] / 2**20:9.1f} MiB, Adam step "
-            f"{hi['adam_step_bytes'] / 2**20:7.1f} MiB  ({time.perf_counter() - start:.0f} s)")
+            f"{hi['adam_step_bytes'] / 2**20:7.1f} MiB  ({time.perf_counter() - start:.0f} s)"
+        )
         for name in names:
             rows.append(predict(name, lo, hi, t_lo, t_hi, info["train_part"]["bytes"], info))
         if save is not None:  # a stopped run keeps what it measured
@@ -312,38 +398,49 @@ def bench_presets(cfg, train, evalp, info, device, backend, save=None) -> tuple[
 
 
 def show_presets(rows: list, scale: float) -> None:
-    log(f"\nPredicted training memory of one step on one part (GB = 1e9 bytes)"
-        f"{'' if scale == 1 else f' -- SCALED-DOWN GRAPH (scale {scale}): not comparable'}")
-    log(f"  {'preset':18s} {'L x D':>9s} {'params':>11s} {'act 2l/l':>8s} {'predicted':>9s} "
-        f"{'paper':>6s} {'step*':>8s} {'epoch*':>8s} {'paper':>6s}")
+    log(
+        f"\nPredicted training memory of one step on one part (GB = 1e9 bytes)"
+        f"{'' if scale == 1 else f' -- SCALED-DOWN GRAPH (scale {scale}): not comparable'}"
+    )
+    log(
+        f"  {'preset':18s} {'L x D':>9s} {'params':>11s} {'act 2l/l':>8s} {'predicted':>9s} "
+        f"{'paper':>6s} {'step*':>8s} {'epoch*':>8s} {'paper':>6s}"
+    )
     for r in rows:
         paper = f"{r['paper_gb']:.2f}" if r["paper_gb"] else "-"
         paper_t = f"{r['paper_epoch_s']}" if r["paper_epoch_s"] else "-"
-        log(f"  {r['preset']:18s} {r['depth']:>4d} x {r['hidden']:<3d} {r['parameters']:>11,d} "
+        log(
+            f"  {r['preset']:18s} {r['depth']:>4d} x {r['hidden']:<3d} {r['parameters']:>11,d} "
             f"{r['activation_ratio_2l_over_l']:8.3f} {r['predicted_bytes'] / 1e9:9.2f} "
             f"{paper:>6s} {r['step_cpu_s_extrapolated'] or float('nan'):7.1f}s "
             f"{r['epoch_cpu_s_extrapolated'] or float('nan'):7.0f}s "
-            f"{paper_t:>6s}")
-    log("  * step and epoch: CPU seconds (all threads), EXTRAPOLATED from 1 and 2 layers on "
-        "this machine's CPU (the paper: wall seconds on one V100)")
+            f"{paper_t:>6s}"
+        )
+    log(
+        "  * step and epoch: CPU seconds (all threads), EXTRAPOLATED from 1 and 2 layers on "
+        "this machine's CPU (the paper: wall seconds on one V100)"
+    )
 
 
 # -- 3. levers --------------------------------------------------------------------------
 def bench_levers(cfg, train, device, backend, compiled: bool) -> dict:
     depth = cfg["lever_depth"]
-    variants = {"reversible": ("revgnn-deep", {}),
-                "ordinary autograd": ("revgnn-deep", {"memory_efficient": False}),
-                "folded edge encoder": ("revgnn-deep", {"fold": True}),
-                "bf16 autocast": ("revgnn-deep", {"amp": True}),
-                }
+    variants = {
+        "reversible": ("revgnn-deep", {}),
+        "ordinary autograd": ("revgnn-deep", {"memory_efficient": False}),
+        "folded edge encoder": ("revgnn-deep", {"fold": True}),
+        "bf16 autocast": ("revgnn-deep", {"amp": True}),
+    }
     if cfg["wide_levers"]:
         variants["wide: reversible"] = ("revgnn-wide", {})
         variants["wide: folded edge encoder"] = ("revgnn-wide", {"fold": True})
     if compiled:
         variants["compiled blocks"] = ("revgnn-deep", {"compiled": True})
         variants["compiled + folded"] = ("revgnn-deep", {"compiled": True, "fold": True})
-    log(f"\n3. Levers at full part size, depth {depth}: step time (median of "
-        f"{cfg['lever_repeats']}, interleaved), activation memory, loss vs the baseline")
+    log(
+        f"\n3. Levers at full part size, depth {depth}: step time (median of "
+        f"{cfg['lever_repeats']}, interleaved), activation memory, loss vs the baseline"
+    )
     trainers, rows = {}, {}
     for name, (preset, kw) in variants.items():
         kw = dict(kw)
@@ -354,11 +451,13 @@ def bench_levers(cfg, train, device, backend, compiled: bool) -> dict:
         loss = tr.step()  # warm-up (and compilation)
         first_s = time.perf_counter() - start
         tr.opt.zero_grad(set_to_none=False)
-        act = measure_peak_bytes(tr.forward_backward, backend=backend,
-                                 device=device if backend == "cuda" else None)
+        act = measure_peak_bytes(
+            tr.forward_backward, backend=backend, device=device if backend == "cuda" else None
+        )
         trainers[name] = tr
-        rows[name] = dict(preset=preset, loss=loss, activation_bytes=act,
-                          first_step_s=first_s, times=[])
+        rows[name] = dict(
+            preset=preset, loss=loss, activation_bytes=act, first_step_s=first_s, times=[]
+        )
         log(f"  built {name}: first step {first_s:.1f} s")
     for _ in range(cfg["lever_repeats"]):
         for name, tr in trainers.items():
@@ -372,14 +471,20 @@ def bench_levers(cfg, train, device, backend, compiled: bool) -> dict:
         row["time_ratio"] = row["step_s"] / base["step_s"]
         row["memory_ratio"] = row["activation_bytes"] / base["activation_bytes"]
         row["loss_rel_diff"] = abs(row["loss"] - base["loss"]) / abs(base["loss"])
-        log(f"  {name:26s} step {row['step_s']:7.3f} s  x{row['time_ratio']:.2f}   "
+        log(
+            f"  {name:26s} step {row['step_s']:7.3f} s  x{row['time_ratio']:.2f}   "
             f"activations {row['activation_bytes'] / 2**20:8.1f} MiB  x{row['memory_ratio']:.2f}"
-            f"   loss rel. diff {row['loss_rel_diff']:.1e}")
-    out = dict(depth=depth, variants=rows,
-               reversible_over_ordinary=rows["reversible"]["step_s"]
-               / rows["ordinary autograd"]["step_s"])
-    log(f"  reversible / ordinary autograd: {out['reversible_over_ordinary']:.2f} "
-        f"(theory ~1.33: one extra block forward per layer)")
+            f"   loss rel. diff {row['loss_rel_diff']:.1e}"
+        )
+    out = dict(
+        depth=depth,
+        variants=rows,
+        reversible_over_ordinary=rows["reversible"]["step_s"] / rows["ordinary autograd"]["step_s"],
+    )
+    log(
+        f"  reversible / ordinary autograd: {out['reversible_over_ordinary']:.2f} "
+        f"(theory ~1.33: one extra block forward per layer)"
+    )
     return out
 
 
@@ -418,16 +523,21 @@ def bench_drift(cfg, device) -> dict:
     rows = {}
     for name, amp in (("float32", False), ("bf16", True)):
         g = grads(model, data.x, data.edge_attr, amp)
-        rows[name] = dict(rebuild_rel_err=rebuild(amp),
-                          grad_rel_err=((g - g64).norm() / g64.norm()).item())
-        log(f"  {name:8s} rebuilt input {rows[name]['rebuild_rel_err']:.1e}, "
-            f"gradients {rows[name]['grad_rel_err']:.1e} (relative to float64)")
+        rows[name] = dict(
+            rebuild_rel_err=rebuild(amp), grad_rel_err=((g - g64).norm() / g64.norm()).item()
+        )
+        log(
+            f"  {name:8s} rebuilt input {rows[name]['rebuild_rel_err']:.1e}, "
+            f"gradients {rows[name]['grad_rel_err']:.1e} (relative to float64)"
+        )
     plain = copy.deepcopy(model)
     plain.memory_efficient = False
     g = grads(plain, data.x, data.edge_attr, True)
     rows["bf16, ordinary autograd"] = dict(grad_rel_err=((g - g64).norm() / g64.norm()).item())
-    log(f"  bf16 with ordinary autograd (no rebuilding): gradients "
-        f"{rows['bf16, ordinary autograd']['grad_rel_err']:.1e}")
+    log(
+        f"  bf16 with ordinary autograd (no rebuilding): gradients "
+        f"{rows['bf16, ordinary autograd']['grad_rel_err']:.1e}"
+    )
     return dict(depth=depth, hidden=80, nodes=n, edges=e, rows=rows)
 
 
@@ -443,13 +553,19 @@ def bench_full_depth(presets, train, device, repeats: int) -> list:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
             times = [tr.timed_step()[0] for _ in range(repeats)]  # wall seconds
-            row = dict(preset=preset, amp=amp, step_s=statistics.median(times),
-                       max_memory_allocated=torch.cuda.max_memory_allocated(device),
-                       paper_gb=PAPER_MEMORY_GB.get(preset))
+            row = dict(
+                preset=preset,
+                amp=amp,
+                step_s=statistics.median(times),
+                max_memory_allocated=torch.cuda.max_memory_allocated(device),
+                paper_gb=PAPER_MEMORY_GB.get(preset),
+            )
             rows.append(row)
-            log(f"  {preset:12s} {'bf16' if amp else 'fp32'}: step {row['step_s']:.2f} s, "
+            log(
+                f"  {preset:12s} {'bf16' if amp else 'fp32'}: step {row['step_s']:.2f} s, "
                 f"max_memory_allocated {row['max_memory_allocated'] / 1e9:.2f} GB "
-                f"(paper {row['paper_gb']} GB)")
+                f"(paper {row['paper_gb']} GB)"
+            )
             del tr, model
             torch.cuda.empty_cache()
     return rows
@@ -457,26 +573,56 @@ def bench_full_depth(presets, train, device, repeats: int) -> list:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a scaled-down graph (1%% of the edges) and tiny drift: a smoke run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a scaled-down graph (1%% of the edges) and tiny drift: a smoke run",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--compile", action="store_true",
-                        help="also measure torch.compile of the blocks (slow to compile)")
-    parser.add_argument("--full-depth", nargs="*", default=[], metavar="PRESET",
-                        help="CUDA only: run real full-depth steps of these presets")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also measure torch.compile of the blocks (slow to compile)",
+    )
+    parser.add_argument(
+        "--full-depth",
+        nargs="*",
+        default=[],
+        metavar="PRESET",
+        help="CUDA only: run real full-depth steps of these presets",
+    )
     parser.add_argument("--no-presets", action="store_true", help="skip section 1-2")
-    parser.add_argument("--presets", nargs="+", default=None, metavar="PRESET",
-                        help="measure only these presets (default: all; --quick: one per family)")
-    parser.add_argument("--scale", type=float, default=None,
-                        help="fraction of ogbn-proteins' nodes and edges (default: 1; --quick: 0.01)")
-    parser.add_argument("--drift-depth", type=int, default=None,
-                        help="layers of the drift test (default: 1001; --quick: 16)")
-    parser.add_argument("--lever-depth", type=int, default=None,
-                        help="layers of the lever comparison (default: 2; --quick: 1)")
-    parser.add_argument("--no-time", action="store_true",
-                        help="memory only: skip the timed steps of section 1-2")
+    parser.add_argument(
+        "--presets",
+        nargs="+",
+        default=None,
+        metavar="PRESET",
+        help="measure only these presets (default: all; --quick: one per family)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="fraction of ogbn-proteins' nodes and edges (default: 1; --quick: 0.01)",
+    )
+    parser.add_argument(
+        "--drift-depth",
+        type=int,
+        default=None,
+        help="layers of the drift test (default: 1001; --quick: 16)",
+    )
+    parser.add_argument(
+        "--lever-depth",
+        type=int,
+        default=None,
+        help="layers of the lever comparison (default: 2; --quick: 1)",
+    )
+    parser.add_argument(
+        "--no-time", action="store_true", help="memory only: skip the timed steps of section 1-2"
+    )
     parser.add_argument("--no-levers", action="store_true", help="skip sections 3-4")
     add_out_argument(parser, "proteins")
     args = parser.parse_args(argv)
@@ -487,8 +633,10 @@ def main(argv=None) -> int:
     if bad:
         raise SystemExit(f"bench_proteins: unknown presets {bad}; valid: {', '.join(PRESETS)}")
     if args.full_depth and device.type != "cuda":
-        raise SystemExit("bench_proteins: --full-depth needs --device cuda (a full-depth "
-                         "step of RevGNN-Deep takes minutes on a CPU)")
+        raise SystemExit(
+            "bench_proteins: --full-depth needs --device cuda (a full-depth "
+            "step of RevGNN-Deep takes minutes on a CPU)"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     backend = "cuda" if device.type == "cuda" else "tracker"
@@ -500,51 +648,72 @@ def main(argv=None) -> int:
             cfg[key] = getattr(args, key)
     out = args.out or default_out("proteins", device.type)
     start = time.perf_counter()
-    log(f"bench_proteins: device {device}, memory backend {backend}, "
+    log(
+        f"bench_proteins: device {device}, memory backend {backend}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-        + (f"a SCALED-DOWN graph (scale {cfg['scale']}), numbers NOT comparable to the paper"
-           if cfg["scale"] != 1 else "full size"))
+        + (
+            f"a SCALED-DOWN graph (scale {cfg['scale']}), numbers NOT comparable to the paper"
+            if cfg["scale"] != 1
+            else "full size"
+        )
+    )
     train, evalp, info = make_parts(cfg["scale"], device)
-    log(f"graph {info['nodes']:,} nodes, {info['edges']:,} directed edges (built in "
+    log(
+        f"graph {info['nodes']:,} nodes, {info['edges']:,} directed edges (built in "
         f"{info['build_s']:.1f} s); training part {info['train_part']['nodes']:,} nodes, "
         f"{info['train_part']['edges']:,} edges; evaluation part "
         f"{info['eval_part']['nodes']:,} nodes, {info['eval_part']['edges']:,} edges; "
         f"partitions {info['partition_train_cpu_s']:.2f} CPU s (10 parts), "
-        f"{info['partition_eval_cpu_s']:.2f} CPU s (5 parts)")
-    results = dict(config=dict(environment(str(device)), **cfg, quick=args.quick,
-                               backend=backend, compile=args.compile),
-                   graph=info)
+        f"{info['partition_eval_cpu_s']:.2f} CPU s (5 parts)"
+    )
+    results = dict(
+        config=dict(
+            environment(str(device)), **cfg, quick=args.quick, backend=backend, compile=args.compile
+        ),
+        graph=info,
+    )
     checks = {}
     if not args.no_presets:
         rows, measured = bench_presets(
-            cfg, train, evalp, info, device, backend,
-            save=lambda rows, measured: write_json(out, dict(results, presets=rows,
-                                                             measured=measured)))
+            cfg,
+            train,
+            evalp,
+            info,
+            device,
+            backend,
+            save=lambda rows, measured: write_json(
+                out, dict(results, presets=rows, measured=measured)
+            ),
+        )
         show_presets(rows, cfg["scale"])
         results.update(presets=rows, measured=measured)
         write_json(out, results)  # a stopped run keeps what it measured
         for r in rows:
             if r["family"] in CONSTANT_ACTIVATIONS:
-                checks[f"{r['preset']}: activations flat in depth (2l/l <= 1.05)"] = \
+                checks[f"{r['preset']}: activations flat in depth (2l/l <= 1.05)"] = (
                     r["activation_ratio_2l_over_l"] <= 1.05
+                )
         for r in rows:
             if r["preset"] in PUBLISHED_PARAMETERS:
                 count = PUBLISHED_PARAMETERS[r["preset"]]
-                checks[f"{r['preset']}: {count:,} parameters (published)"] = \
+                checks[f"{r['preset']}: {count:,} parameters (published)"] = (
                     r["parameters"] == count
+                )
         if cfg["scale"] == 1:
             for r in rows:
                 if r["family"] != "resgnn" and r["paper_gb"]:
-                    checks[f"{r['preset']}: predicted memory below the paper's"] = \
+                    checks[f"{r['preset']}: predicted memory below the paper's"] = (
                         r["predicted_bytes"] < r["paper_gb"] * 1e9
+                    )
     if not args.no_levers:
         levers = bench_levers(cfg, train, device, backend, args.compile)
         results["levers"] = levers
         write_json(out, results)
         for name, row in levers["variants"].items():
             tol = 5e-2 if "bf16" in name else 1e-4
-            checks[f"lever {name!r}: same loss as the baseline (rel. {tol:g})"] = \
+            checks[f"lever {name!r}: same loss as the baseline (rel. {tol:g})"] = (
                 row["loss_rel_diff"] <= tol
+            )
         results["bf16_drift"] = bench_drift(cfg, device)
     if args.full_depth:
         results["full_depth"] = bench_full_depth(args.full_depth, train, device, repeats=3)

@@ -9,6 +9,7 @@ Two maps, each solved by the three solvers side by side in one run:
    adjacency of a random graph (the kind of map a DEQ-GNN solves).
 Times are medians of several repeats; ratios are against plain fixed-point iteration.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,15 +17,15 @@ import statistics
 import sys
 import time
 import warnings
+
 import torch
+from common import default_out, environment, finish
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from common import default_out, environment, finish
 from revgnn_edu.data import random_graph
 from revgnn_edu.solvers import ConvergenceWarning, anderson, broyden, fixed_point_iteration
 
-SOLVERS = {"fixed_point_iteration": fixed_point_iteration, "anderson": anderson,
-           "broyden": broyden}
+SOLVERS = {"fixed_point_iteration": fixed_point_iteration, "anderson": anderson, "broyden": broyden}
 
 
 def linear_map(dim: int = 50, radius: float = 0.99, seed: int = 0):
@@ -36,8 +37,13 @@ def linear_map(dim: int = 50, radius: float = 0.99, seed: int = 0):
     return (lambda z: a @ z + b), torch.zeros(dim, dtype=torch.float64), z_star
 
 
-def graph_map(num_nodes: int = 2000, num_edges: int = 20000, channels: int = 32,
-              gamma: float = 0.99, seed: int = 0):
+def graph_map(
+    num_nodes: int = 2000,
+    num_edges: int = 20000,
+    channels: int = 32,
+    gamma: float = 0.99,
+    seed: int = 0,
+):
     data = random_graph(num_nodes, num_edges, channels, seed=seed)
     edge_index, weight = gcn_norm(data.edge_index, num_nodes=num_nodes, add_self_loops=True)
     adj = torch.sparse_coo_tensor(edge_index, weight, (num_nodes, num_nodes)).coalesce()
@@ -45,7 +51,7 @@ def graph_map(num_nodes: int = 2000, num_edges: int = 20000, channels: int = 32,
     gen = torch.Generator().manual_seed(seed + 1)
     w = torch.randn(channels, channels, generator=gen)
     w = w / torch.linalg.matrix_norm(w, ord=2)  # ||W||_2 = 1, so the map contracts by gamma
-    inj = 0.1 * data.x @ (torch.randn(channels, channels, generator=gen) / channels ** 0.5)
+    inj = 0.1 * data.x @ (torch.randn(channels, channels, generator=gen) / channels**0.5)
     return (lambda z: torch.tanh(gamma * (adj @ (z @ w)) + inj)), torch.zeros_like(inj), None
 
 
@@ -59,11 +65,16 @@ def run(f, z0, z_star, tol, max_iter, repeats):
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 z, info = solver(f, z0, tol=tol, max_iter=max_iter)
             times.append(time.perf_counter() - start)
-        row = dict(iterations=info.iterations, converged=info.converged,
-                   residual=info.residual, seconds=statistics.median(times))
+        row = dict(
+            iterations=info.iterations,
+            converged=info.converged,
+            residual=info.residual,
+            seconds=statistics.median(times),
+        )
         if z_star is not None:
-            row["error"] = float(torch.linalg.vector_norm(z - z_star) /
-                                 torch.linalg.vector_norm(z_star))
+            row["error"] = float(
+                torch.linalg.vector_norm(z - z_star) / torch.linalg.vector_norm(z_star)
+            )
         rows[name] = row
     base = rows["fixed_point_iteration"]
     for row in rows.values():
@@ -74,38 +85,57 @@ def run(f, z0, z_star, tol, max_iter, repeats):
 
 def show(title, rows):
     print(f"\n{title}")
-    print(f"  {'solver':24}{'iterations':>11}{'converged':>11}{'residual':>11}"
-          f"{'seconds':>9}{'iter ratio':>11}{'time ratio':>11}")
+    print(
+        f"  {'solver':24}{'iterations':>11}{'converged':>11}{'residual':>11}"
+        f"{'seconds':>9}{'iter ratio':>11}{'time ratio':>11}"
+    )
     for name, r in rows.items():
-        print(f"  {name:24}{r['iterations']:>11}{str(r['converged']):>11}"
-              f"{r['residual']:>11.1e}{r['seconds']:>9.3f}{r['iteration_ratio']:>11.3f}"
-              f"{r['time_ratio']:>11.3f}")
+        print(
+            f"  {name:24}{r['iterations']:>11}{str(r['converged']):>11}"
+            f"{r['residual']:>11.1e}{r['seconds']:>9.3f}{r['iteration_ratio']:>11.3f}"
+            f"{r['time_ratio']:>11.3f}"
+        )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(default_out("solvers")),
-                        help="JSON results path (default: benchmarks/results/solvers_cpu.json)")
+    parser.add_argument(
+        "--out",
+        default=str(default_out("solvers")),
+        help="JSON results path (default: benchmarks/results/solvers_cpu.json)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     linear = dict(dim=50, radius=0.99, tol=1e-8, max_iter=3000)
     graph = dict(nodes=2000, edges=20000, channels=32, gamma=0.99, tol=1e-6, max_iter=1000)
     results = {"config": dict(environment(), repeats=args.repeats, linear=linear, graph=graph)}
     f, z0, z_star = linear_map(linear["dim"], linear["radius"])
-    results["linear"] = run(f, z0, z_star, tol=linear["tol"], max_iter=linear["max_iter"],
-                            repeats=args.repeats)
-    show(f"1. ill-conditioned linear contraction (d={linear['dim']}, spectral radius "
-         f"{linear['radius']}, tol {linear['tol']:g})", results["linear"])
+    results["linear"] = run(
+        f, z0, z_star, tol=linear["tol"], max_iter=linear["max_iter"], repeats=args.repeats
+    )
+    show(
+        f"1. ill-conditioned linear contraction (d={linear['dim']}, spectral radius "
+        f"{linear['radius']}, tol {linear['tol']:g})",
+        results["linear"],
+    )
     f, z0, _ = graph_map(graph["nodes"], graph["edges"], graph["channels"], graph["gamma"])
-    results["graph"] = run(f, z0, None, tol=graph["tol"], max_iter=graph["max_iter"],
-                           repeats=args.repeats)
-    show(f"2. graph equilibrium tanh({graph['gamma']} A_hat z W + x U) (N={graph['nodes']}, "
-         f"E={graph['edges']}, D={graph['channels']}, tol {graph['tol']:g})", results["graph"])
-    checks = {"all converged": all(r["converged"] for part in ("linear", "graph")
-                                   for r in results[part].values()),
-              "anderson and broyden need fewer iterations on the linear map":
-                  all(results["linear"][s]["iteration_ratio"] < 1 for s in ("anderson", "broyden"))}
+    results["graph"] = run(
+        f, z0, None, tol=graph["tol"], max_iter=graph["max_iter"], repeats=args.repeats
+    )
+    show(
+        f"2. graph equilibrium tanh({graph['gamma']} A_hat z W + x U) (N={graph['nodes']}, "
+        f"E={graph['edges']}, D={graph['channels']}, tol {graph['tol']:g})",
+        results["graph"],
+    )
+    checks = {
+        "all converged": all(
+            r["converged"] for part in ("linear", "graph") for r in results[part].values()
+        ),
+        "anderson and broyden need fewer iterations on the linear map": all(
+            results["linear"][s]["iteration_ratio"] < 1 for s in ("anderson", "broyden")
+        ),
+    }
     return finish(results, checks, args.out)
 
 

@@ -7,6 +7,7 @@ ends with ``return finish(results, checks, out)``: the checks are stored in the 
 printed, and turned into the exit code (0 when all pass), so ``run_all.py`` and CI see
 a failed check as a failed run.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,21 @@ from torch_geometric.data import Data
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-__all__ = ["HERE", "RESULTS", "log", "default_out", "add_out_argument", "environment",
-           "write_json", "finish", "rss_bytes", "PeakRSS", "cpu_seconds", "PROTEINS",
-           "synthetic_proteins"]
+__all__ = [
+    "HERE",
+    "RESULTS",
+    "log",
+    "default_out",
+    "add_out_argument",
+    "environment",
+    "write_json",
+    "finish",
+    "rss_bytes",
+    "PeakRSS",
+    "cpu_seconds",
+    "PROTEINS",
+    "synthetic_proteins",
+]
 
 #: ogbn-proteins' sizes: nodes, undirected edges (stored in both directions), edge
 #: features, species, tasks.
@@ -44,14 +57,21 @@ def default_out(name: str, device: str = "cpu") -> Path:
 
 def add_out_argument(parser, name: str) -> None:
     """Add ``--out`` (default: ``benchmarks/results/<name>_<device>.json``, chosen later)."""
-    parser.add_argument("--out", default=None,
-                        help=f"JSON results path (default: benchmarks/results/{name}_<device>.json)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help=f"JSON results path (default: benchmarks/results/{name}_<device>.json)",
+    )
 
 
 def environment(device: str = "cpu") -> dict:
     """The facts every result file records about where it was measured."""
-    env = {"device": str(device), "torch": torch.__version__,
-           "threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    env = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
     if hasattr(os, "getloadavg"):  # how busy the machine was: wall times depend on it
         env["load_average_1min"] = os.getloadavg()[0]
     if str(device).startswith("cuda") and torch.cuda.is_available():

@@ -14,6 +14,7 @@ Each step runs in its own process under a time limit (shares of --budget), so on
 step cannot eat the GPU time of the others. Without CUDA it stops at once with exit
 code 2 and says so: it never skips silently. Any failed step makes the exit code 1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,23 +29,49 @@ import torch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-NO_CUDA = ("gpu_check: FAILED -- no CUDA device (torch.cuda.is_available() is False, "
-           "torch {version}). This check exists to measure the GPU; run it on a machine "
-           "with an NVIDIA GPU and a CUDA build of torch.")
+NO_CUDA = (
+    "gpu_check: FAILED -- no CUDA device (torch.cuda.is_available() is False, "
+    "torch {version}). This check exists to measure the GPU; run it on a machine "
+    "with an NVIDIA GPU and a CUDA build of torch."
+)
 
 
 def steps(results: Path) -> list[tuple[str, list[str], float]]:
     """(name, command, share of the time budget) of each step."""
     py = sys.executable
     return [
-        ("gpu tests", [py, "-m", "pytest", "-m", "gpu", str(ROOT / "tests"), "-q",
-                       "-p", "no:cacheprovider"], 0.15),
-        ("bench_reversible --device cuda",
-         [py, str(HERE / "bench_reversible.py"), "--device", "cuda",
-          "--out", str(results / "reversible_cuda.json")], 0.30),
-        ("bench_proteins --device cuda",
-         [py, str(HERE / "bench_proteins.py"), "--device", "cuda", "--full-depth",
-          "revgnn-deep", "revgnn-wide", "--out", str(results / "proteins_cuda.json")], 0.55),
+        (
+            "gpu tests",
+            [py, "-m", "pytest", "-m", "gpu", str(ROOT / "tests"), "-q", "-p", "no:cacheprovider"],
+            0.15,
+        ),
+        (
+            "bench_reversible --device cuda",
+            [
+                py,
+                str(HERE / "bench_reversible.py"),
+                "--device",
+                "cuda",
+                "--out",
+                str(results / "reversible_cuda.json"),
+            ],
+            0.30,
+        ),
+        (
+            "bench_proteins --device cuda",
+            [
+                py,
+                str(HERE / "bench_proteins.py"),
+                "--device",
+                "cuda",
+                "--full-depth",
+                "revgnn-deep",
+                "revgnn-wide",
+                "--out",
+                str(results / "proteins_cuda.json"),
+            ],
+            0.55,
+        ),
     ]
 
 
@@ -53,8 +80,11 @@ def run_step(name: str, cmd: list[str], limit: float) -> dict:
     start = time.perf_counter()
     try:
         code = subprocess.call(cmd, timeout=limit, cwd=ROOT)
-        status = "ok" if code == 0 else (
-            "no gpu tests collected" if code == 5 and "pytest" in cmd else f"exit {code}")
+        status = (
+            "ok"
+            if code == 0
+            else ("no gpu tests collected" if code == 5 and "pytest" in cmd else f"exit {code}")
+        )
     except subprocess.TimeoutExpired:
         status = f"timed out after {limit:.0f} s"
     return dict(step=name, status=status, seconds=time.perf_counter() - start)
@@ -68,25 +98,30 @@ def summary(rows: list[dict], results: Path) -> list[str]:
     if rev.exists():
         r = json.loads(rev.read_text())
         failed = [k for k, ok in r.get("checks", {}).items() if not ok]
-        lines.append(f"reversible (cuda): activation memory {r['depth_memory']['high']} / "
-                     f"{r['depth_memory']['low']} layers {r['depth_memory']['rev_ratio']:.3f}; "
-                     f"failed checks: {failed or 'none'}")
+        lines.append(
+            f"reversible (cuda): activation memory {r['depth_memory']['high']} / "
+            f"{r['depth_memory']['low']} layers {r['depth_memory']['rev_ratio']:.3f}; "
+            f"failed checks: {failed or 'none'}"
+        )
     prot = results / "proteins_cuda.json"
     if prot.exists():
         p = json.loads(prot.read_text())
         for row in p.get("full_depth", []):
-            lines.append(f"{row['preset']:12s} {'bf16' if row['amp'] else 'fp32'}: step "
-                         f"{row['step_s']:.2f} s, max_memory_allocated "
-                         f"{row['max_memory_allocated'] / 1e9:.2f} GB (paper "
-                         f"{row['paper_gb']} GB)")
+            lines.append(
+                f"{row['preset']:12s} {'bf16' if row['amp'] else 'fp32'}: step "
+                f"{row['step_s']:.2f} s, max_memory_allocated "
+                f"{row['max_memory_allocated'] / 1e9:.2f} GB (paper "
+                f"{row['paper_gb']} GB)"
+            )
     return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", default=str(HERE / "results"))
-    parser.add_argument("--budget", type=float, default=480.0,
-                        help="seconds for all steps together (default: 480)")
+    parser.add_argument(
+        "--budget", type=float, default=480.0, help="seconds for all steps together (default: 480)"
+    )
     parser.add_argument("--no-report", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():

@@ -5,6 +5,7 @@
 The block sits between the markers below in README.md. ``--check`` only compares and
 exits 1 when the README is out of date (tests/test_readme.py runs the same comparison).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,19 @@ def _load(results: Path, name: str):
 
 def reversible_section(r: dict, title: str) -> list[str]:
     c = r["config"]
-    lines = [f"#### {title}", "",
-             f"Graph: N={c['num_nodes']:,}, E={c['num_edges']:,}, D={c['hidden']}, C=2, "
-             f"edge_dim={c['edge_dim']}, dropout {c['dropout']}; device `{c['device']}`, "
-             f"memory backend `{c['backend']}`, torch {c['torch']}.", "",
-             "Activation memory of one training step (peak minus parameters and gradients), "
-             "and the time of one step (a single timing after a warm-up):", "",
-             "| depth | RevGNN memory | ResGNN memory | RevGNN step | ResGNN step | time ratio |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"#### {title}",
+        "",
+        f"Graph: N={c['num_nodes']:,}, E={c['num_edges']:,}, D={c['hidden']}, C=2, "
+        f"edge_dim={c['edge_dim']}, dropout {c['dropout']}; device `{c['device']}`, "
+        f"memory backend `{c['backend']}`, torch {c['torch']}.",
+        "",
+        "Activation memory of one training step (peak minus parameters and gradients), "
+        "and the time of one step (a single timing after a warm-up):",
+        "",
+        "| depth | RevGNN memory | ResGNN memory | RevGNN step | ResGNN step | time ratio |",
+        "|---|---|---|---|---|---|",
+    ]
     rows = r["depth_memory"]["rows"]
     by = {(row["model"], row["depth"]): row for row in rows}
     for depth in sorted({row["depth"] for row in rows}):
@@ -43,49 +49,78 @@ def reversible_section(r: dict, title: str) -> list[str]:
         if res is None:
             lines.append(f"| {depth} | {_mib(rev['bytes'])} | not run | | | |")
             continue
-        times = (f"{rev['step_s']:.3f} s | {res['step_s']:.3f} s | {rev['step_s'] / res['step_s']:.2f}"
-                 if "step_s" in rev and "step_s" in res else " | | ")
+        times = (
+            f"{rev['step_s']:.3f} s | {res['step_s']:.3f} s | {rev['step_s'] / res['step_s']:.2f}"
+            if "step_s" in rev and "step_s" in res
+            else " | | "
+        )
         lines.append(f"| {depth} | {_mib(rev['bytes'])} | {_mib(res['bytes'])} | {times} |")
     dm, pyg, st = r["depth_memory"], r["vs_group_add_rev"], r["step_time"]
-    lines += ["", f"- RevGNN activation memory, {max(c['depths'])} / {min(c['depths'])} layers: "
-                  f"**{dm['rev_ratio']:.3f}** (target <= 1.05)",
-              f"- vs PyG `GroupAddRev`, same blocks and weights: peak memory ratio "
-              f"**{pyg['memory_ratio']:.3f}** at {pyg['memory_depth']} layers (target <= 1.00), "
-              f"step-time ratio **{pyg['time_ratio']:.3f}** at {pyg['time_depth']} layers "
-              f"(target <= 1.05)",
-              f"- step time at {st['depth']} layers: RevGNN / ResGNN **{st['rev_over_res']:.2f}**, "
-              f"RevGNN / the same model with ordinary autograd **{st['rev_over_plain_autograd']:.2f}** "
-              f"(one extra block forward per layer: about 1.3 in theory)"]
+    lines += [
+        "",
+        f"- RevGNN activation memory, {max(c['depths'])} / {min(c['depths'])} layers: "
+        f"**{dm['rev_ratio']:.3f}** (target <= 1.05)",
+        f"- vs PyG `GroupAddRev`, same blocks and weights: peak memory ratio "
+        f"**{pyg['memory_ratio']:.3f}** at {pyg['memory_depth']} layers (target <= 1.00), "
+        f"step-time ratio **{pyg['time_ratio']:.3f}** at {pyg['time_depth']} layers "
+        f"(target <= 1.05)",
+        f"- step time at {st['depth']} layers: RevGNN / ResGNN **{st['rev_over_res']:.2f}**, "
+        f"RevGNN / the same model with ordinary autograd **{st['rev_over_plain_autograd']:.2f}** "
+        f"(one extra block forward per layer: about 1.3 in theory)",
+    ]
     if "folded_edge_encoder" in r:
         f = r["folded_edge_encoder"]
-        lines.append(f"- folded edge encoder (same parameters and function): step time ratio "
-                     f"**{f['time_ratio']:.3f}**, activation memory ratio **{f['memory_ratio']:.3f}**")
-    lines += ["", "float32 reconstruction drift (relative errors against the float64 reference):",
-              "", "| depth | rebuilt input | gradients (reversible) | gradients (ordinary autograd) |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"- folded edge encoder (same parameters and function): step time ratio "
+            f"**{f['time_ratio']:.3f}**, activation memory ratio **{f['memory_ratio']:.3f}**"
+        )
+    lines += [
+        "",
+        "float32 reconstruction drift (relative errors against the float64 reference):",
+        "",
+        "| depth | rebuilt input | gradients (reversible) | gradients (ordinary autograd) |",
+        "|---|---|---|---|",
+    ]
     for row in r["float32_drift"]:
-        lines.append(f"| {row['depth']} | {row['rebuild_rel_err']:.1e} | "
-                     f"{row['grad_rel_err_rev32']:.1e} | {row['grad_rel_err_plain32']:.1e} |")
-    lines += ["", "Groups (parameters per layer: counted = formula D² + 4D²/C + 10D):", "",
-              "| C | parameters / layer | formula matches | activation memory |", "|---|---|---|---|"]
+        lines.append(
+            f"| {row['depth']} | {row['rebuild_rel_err']:.1e} | "
+            f"{row['grad_rel_err_rev32']:.1e} | {row['grad_rel_err_plain32']:.1e} |"
+        )
+    lines += [
+        "",
+        "Groups (parameters per layer: counted = formula D² + 4D²/C + 10D):",
+        "",
+        "| C | parameters / layer | formula matches | activation memory |",
+        "|---|---|---|---|",
+    ]
     for row in r["groups"]:
-        lines.append(f"| {row['groups']} | {row['params_per_layer']:,} | "
-                     f"{row['formula_matches']} | {_mib(row['bytes'])} |")
+        lines.append(
+            f"| {row['groups']} | {row['params_per_layer']:,} | "
+            f"{row['formula_matches']} | {_mib(row['bytes'])} |"
+        )
     return lines + [""]
 
 
 def partition_section(p: dict) -> list[str]:
     g, c = p["graph"], p["config"]
-    lines = ["#### Random partitioning (`benchmarks/bench_partition.py`)", "",
-             f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (scale {c['scale']}), "
-             f"{c['parts']} parts, {c['cpus']} CPUs; medians of {c['epochs']} epochs.", "",
-             "| | one-time preprocessing | one epoch (10 subgraphs), wall | CPU |", "|---|---|---|---|",
-             f"| ours | {p['ours']['preprocess_s']:.2f} s | {p['ours']['epoch_s']:.3f} s | "
-             f"{p['ours']['epoch_cpu_s']:.3f} s |"]
+    lines = [
+        "#### Random partitioning (`benchmarks/bench_partition.py`)",
+        "",
+        f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (scale {c['scale']}), "
+        f"{c['parts']} parts, {c['cpus']} CPUs; medians of {c['epochs']} epochs.",
+        "",
+        "| | one-time preprocessing | one epoch (10 subgraphs), wall | CPU |",
+        "|---|---|---|---|",
+        f"| ours | {p['ours']['preprocess_s']:.2f} s | {p['ours']['epoch_s']:.3f} s | "
+        f"{p['ours']['epoch_cpu_s']:.3f} s |",
+    ]
     if "pyg" in p:
-        lines += [f"| PyG RandomNodeLoader | {p['pyg']['preprocess_s']:.2f} s | "
-                  f"{p['pyg']['epoch_s']:.3f} s | {p['pyg']['epoch_cpu_s']:.3f} s |", "",
-                  f"Speed-up: **{p['speedup_wall']:.1f}x** wall, {p['speedup_cpu']:.1f}x CPU."]
+        lines += [
+            f"| PyG RandomNodeLoader | {p['pyg']['preprocess_s']:.2f} s | "
+            f"{p['pyg']['epoch_s']:.3f} s | {p['pyg']['epoch_cpu_s']:.3f} s |",
+            "",
+            f"Speed-up: **{p['speedup_wall']:.1f}x** wall, {p['speedup_cpu']:.1f}x CPU.",
+        ]
     return lines + [""]
 
 
@@ -94,15 +129,23 @@ def solvers_section(s: dict) -> list[str]:
     lines = ["#### Fixed-point solvers (`benchmarks/bench_solvers.py`)", ""]
     for key in ("linear", "graph"):
         p = c[key]
-        title = (f"ill-conditioned linear contraction (d={p['dim']}, spectral radius "
-                 f"{p['radius']}, tol {_tol(p['tol'])})" if key == "linear" else
-                 f"graph equilibrium tanh({p['gamma']} Â z W + x U), N={p['nodes']:,}, "
-                 f"E={p['edges']:,}, D={p['channels']} (tol {_tol(p['tol'])}, float32)")
-        lines += [f"{title}:", "", "| solver | iterations | converged | time ratio vs iteration |",
-                  "|---|---|---|---|"]
+        title = (
+            f"ill-conditioned linear contraction (d={p['dim']}, spectral radius "
+            f"{p['radius']}, tol {_tol(p['tol'])})"
+            if key == "linear"
+            else f"graph equilibrium tanh({p['gamma']} Â z W + x U), N={p['nodes']:,}, "
+            f"E={p['edges']:,}, D={p['channels']} (tol {_tol(p['tol'])}, float32)"
+        )
+        lines += [
+            f"{title}:",
+            "",
+            "| solver | iterations | converged | time ratio vs iteration |",
+            "|---|---|---|---|",
+        ]
         for name, row in s[key].items():
-            lines.append(f"| {name} | {row['iterations']} | {row['converged']} | "
-                         f"{row['time_ratio']:.2f} |")
+            lines.append(
+                f"| {name} | {row['iterations']} | {row['converged']} | {row['time_ratio']:.2f} |"
+            )
         lines.append("")
     return lines
 
@@ -120,13 +163,18 @@ def _proteins_graph(p: dict, title: str) -> list[str]:
     tp, ep = g["train_part"], g["eval_part"]
     lines = [f"#### {title}", ""]
     if c["scale"] != 1:
-        lines += [f"**On a scaled-down graph (scale {c['scale']}): sizes are not ogbn-proteins'.**", ""]
+        lines += [
+            f"**On a scaled-down graph (scale {c['scale']}): sizes are not ogbn-proteins'.**",
+            "",
+        ]
     return lines + [
         f"Graph: {g['nodes']:,} nodes, {g['edges']:,} directed edges (random, "
         f"{'ogbn-proteins sizes' if c['scale'] == 1 else 'scaled'}), random partition into 10 "
         f"parts: training part {tp['nodes']:,} nodes, {tp['edges']:,} edges; 5 parts for "
         f"evaluation: {ep['nodes']:,} nodes, {ep['edges']:,} edges. Device `{c['device']}`, "
-        f"memory backend `{c['backend']}`, torch {c['torch']}, {c['threads']} threads.", ""]
+        f"memory backend `{c['backend']}`, torch {c['torch']}, {c['threads']} threads.",
+        "",
+    ]
 
 
 def proteins_section(p: dict, title: str) -> list[str]:
@@ -141,35 +189,55 @@ def presets_lines(p: dict) -> list[str]:
     cpu = c["device"] == "cpu"
     timed = c.get("time", True)
     lines = [
-              f"Predicted training memory of one step on one part (GB = 10⁹ bytes): "
-              f"parameters, gradients, Adam state, the part's tensors, and the larger of "
-              f"the activation peak (measured exactly at {c['depth']} and {2 * c['depth']} "
-              f"layers: flat in depth for reversible, weight-tied and DEQ models; "
-              f"extrapolated linearly for ResGNN) and Adam's temporaries. "
-              + ("Not timed in this run (`--no-time`)" if not timed else
-                 f"Step and epoch "
-                 f"(10 training steps + evaluation on 5 parts + the partitions) times are "
-                 f"**extrapolated** linearly in depth from {c['time_depth']} and ")
-              + ("" if not timed else f"{2 * c['time_depth']} layers, in CPU seconds (all threads) on this CPU "
-                 f"(load average {c.get('load_average_1min', float('nan')):.0f} when the run "
-                 f"started)" if cpu else f"{2 * c['time_depth']} layers, wall seconds on "
-                 f"{c.get('gpu', c['device'])}")
-              + ("." if not timed else "; the paper's are wall seconds on one V100."), "",
-              "| preset | L x D | parameters | activations 2l / l | predicted memory | paper | "
-              f"step{', CPU s' if cpu else ''} (extrap.) | epoch{', CPU s' if cpu else ''} "
-              "(extrap.) | paper epoch (V100) |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    step_key, epoch_key = (("step_cpu_s_extrapolated", "epoch_cpu_s_extrapolated") if cpu else
-                           ("step_s_extrapolated", "epoch_s_extrapolated"))
+        f"Predicted training memory of one step on one part (GB = 10⁹ bytes): "
+        f"parameters, gradients, Adam state, the part's tensors, and the larger of "
+        f"the activation peak (measured exactly at {c['depth']} and {2 * c['depth']} "
+        f"layers: flat in depth for reversible, weight-tied and DEQ models; "
+        f"extrapolated linearly for ResGNN) and Adam's temporaries. "
+        + (
+            "Not timed in this run (`--no-time`)"
+            if not timed
+            else f"Step and epoch "
+            f"(10 training steps + evaluation on 5 parts + the partitions) times are "
+            f"**extrapolated** linearly in depth from {c['time_depth']} and "
+        )
+        + (
+            ""
+            if not timed
+            else f"{2 * c['time_depth']} layers, in CPU seconds (all threads) on this CPU "
+            f"(load average {c.get('load_average_1min', float('nan')):.0f} when the run "
+            f"started)"
+            if cpu
+            else f"{2 * c['time_depth']} layers, wall seconds on {c.get('gpu', c['device'])}"
+        )
+        + ("." if not timed else "; the paper's are wall seconds on one V100."),
+        "",
+        "| preset | L x D | parameters | activations 2l / l | predicted memory | paper | "
+        f"step{', CPU s' if cpu else ''} (extrap.) | epoch{', CPU s' if cpu else ''} "
+        "(extrap.) | paper epoch (V100) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    step_key, epoch_key = (
+        ("step_cpu_s_extrapolated", "epoch_cpu_s_extrapolated")
+        if cpu
+        else ("step_s_extrapolated", "epoch_s_extrapolated")
+    )
     for r in p["presets"]:
-        act = f"{r['activation_ratio_2l_over_l']:.3f}" + (" (grows)" if r["activation_extrapolated"] else "")
+        act = f"{r['activation_ratio_2l_over_l']:.3f}" + (
+            " (grows)" if r["activation_extrapolated"] else ""
+        )
         paper = f"{r['paper_gb']} GB" if r["paper_gb"] else "-"
         paper_epoch = f"{r['paper_epoch_s']} s" if r["paper_epoch_s"] else "-"
         lines.append(
             f"| {r['preset']} | {r['depth']} x {r['hidden']} | {r['parameters']:,} | {act} | "
             f"{_gb(r['predicted_bytes'])} GB | {paper} | "
-            + (f"{r[step_key]:,.1f} s | {r[epoch_key]:,.0f} s" if r[step_key] is not None
-               else "not timed | not timed") + f" | {paper_epoch} |")
+            + (
+                f"{r[step_key]:,.1f} s | {r[epoch_key]:,.0f} s"
+                if r[step_key] is not None
+                else "not timed | not timed"
+            )
+            + f" | {paper_epoch} |"
+        )
     return lines + [""]
 
 
@@ -178,57 +246,88 @@ def levers_lines(p: dict) -> list[str]:
     if "levers" in p:
         lv = p["levers"]
         unit = "CPU seconds" if c["device"] == "cpu" else "wall seconds"
-        lines += [f"Speed levers on the training part, {lv['depth']} layers, measured side by side "
-                  f"(median of {c['lever_repeats']} step times in {unit}, interleaved; every "
-                  "variant computes the same loss as the baseline). Memory is exact; the time "
-                  f"ratios are rough on a shared machine (load average "
-                  f"{c.get('load_average_1min', float('nan')):.0f} at the start):", "",
-                  "| variant | step | time ratio | activation memory | memory ratio |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"Speed levers on the training part, {lv['depth']} layers, measured side by side "
+            f"(median of {c['lever_repeats']} step times in {unit}, interleaved; every "
+            "variant computes the same loss as the baseline). Memory is exact; the time "
+            f"ratios are rough on a shared machine (load average "
+            f"{c.get('load_average_1min', float('nan')):.0f} at the start):",
+            "",
+            "| variant | step | time ratio | activation memory | memory ratio |",
+            "|---|---|---|---|---|",
+        ]
         for name, row in lv["variants"].items():
-            lines.append(f"| {name} | {row['step_s']:.3f} s | {row['time_ratio']:.2f} | "
-                         f"{_mib(row['activation_bytes'])} | {row['memory_ratio']:.2f} |")
-        lines += ["", f"Reversible over ordinary autograd (same model): "
-                      f"**{lv['reversible_over_ordinary']:.2f}** (theory about 1.33).", ""]
+            lines.append(
+                f"| {name} | {row['step_s']:.3f} s | {row['time_ratio']:.2f} | "
+                f"{_mib(row['activation_bytes'])} | {row['memory_ratio']:.2f} |"
+            )
+        lines += [
+            "",
+            f"Reversible over ordinary autograd (same model): "
+            f"**{lv['reversible_over_ordinary']:.2f}** (theory about 1.33).",
+            "",
+        ]
     if "bf16_drift" in p:
         d = p["bf16_drift"]
-        lines += [f"Reconstruction drift of the reversible stack at {d['depth']} layers "
-                  f"(D={d['hidden']}, N={d['nodes']}, E={d['edges']}), relative to float64:", "",
-                  "| precision | rebuilt input | gradients |", "|---|---|---|"]
+        lines += [
+            f"Reconstruction drift of the reversible stack at {d['depth']} layers "
+            f"(D={d['hidden']}, N={d['nodes']}, E={d['edges']}), relative to float64:",
+            "",
+            "| precision | rebuilt input | gradients |",
+            "|---|---|---|",
+        ]
         for name, row in d["rows"].items():
             rebuilt = f"{row['rebuild_rel_err']:.1e}" if "rebuild_rel_err" in row else "-"
             lines.append(f"| {name} | {rebuilt} | {row['grad_rel_err']:.1e} |")
         lines.append("")
     if "full_depth" in p:
-        lines += ["Full-depth training steps on the GPU:", "",
-                  "| preset | precision | step | max_memory_allocated | paper |", "|---|---|---|---|---|"]
+        lines += [
+            "Full-depth training steps on the GPU:",
+            "",
+            "| preset | precision | step | max_memory_allocated | paper |",
+            "|---|---|---|---|---|",
+        ]
         for r in p["full_depth"]:
-            lines.append(f"| {r['preset']} | {'bf16' if r['amp'] else 'fp32'} | {r['step_s']:.2f} s | "
-                         f"{_gb(r['max_memory_allocated'])} GB | {r['paper_gb'] or '-'} GB |")
+            lines.append(
+                f"| {r['preset']} | {'bf16' if r['amp'] else 'fp32'} | {r['step_s']:.2f} s | "
+                f"{_gb(r['max_memory_allocated'])} GB | {r['paper_gb'] or '-'} GB |"
+            )
         lines.append("")
     return lines
 
 
 def data_section(d: dict) -> list[str]:
     c = d["config"]
-    lines = ["#### The ogbn-proteins loader at full size (`benchmarks/bench_data.py`, "
-             "`make bench-data`)", "",
-             f"A fake ogbn-proteins in ogb's raw format with {c['nodes']:,} nodes and "
-             f"{c['undirected_edges']:,} undirected edges"
-             + ("" if c["full_size"] else " (**not** the full size)")
-             + f"; each stage in its own or a fresh process, peak resident memory:", "",
-             "| stage | time | peak RSS |", "|---|---|---|"]
+    lines = [
+        "#### The ogbn-proteins loader at full size (`benchmarks/bench_data.py`, "
+        "`make bench-data`)",
+        "",
+        f"A fake ogbn-proteins in ogb's raw format with {c['nodes']:,} nodes and "
+        f"{c['undirected_edges']:,} undirected edges"
+        + ("" if c["full_size"] else " (**not** the full size)")
+        + "; each stage in its own or a fresh process, peak resident memory:",
+        "",
+        "| stage | time | peak RSS |",
+        "|---|---|---|",
+    ]
     for name, row in d["stages"].items():
         lines.append(f"| {name} | {row['seconds']:,.1f} s | {_gb(row['peak_rss_bytes'])} GB |")
     return lines + [""]
 
 
 def render(results: Path) -> str:
-    lines = [START, "", "*Generated by `benchmarks/report.py` from `benchmarks/results/*.json`; "
-             "rerun with `make bench`.*", ""]
+    lines = [
+        START,
+        "",
+        "*Generated by `benchmarks/report.py` from `benchmarks/results/*.json`; "
+        "rerun with `make bench`.*",
+        "",
+    ]
     rev = _load(results, "reversible_cpu.json")
     if rev:
-        lines += reversible_section(rev, "Reversible GNN on the CPU (`benchmarks/bench_reversible.py`)")
+        lines += reversible_section(
+            rev, "Reversible GNN on the CPU (`benchmarks/bench_reversible.py`)"
+        )
     part = _load(results, "partition_cpu.json")
     if part:
         lines += partition_section(part)
@@ -237,12 +336,14 @@ def render(results: Path) -> str:
         lines += solvers_section(sol)
     prot = _load(results, "proteins_cpu.json")
     if prot:
-        lines += proteins_section(prot, "The presets at ogbn-proteins size "
-                                        "(`benchmarks/bench_proteins.py`)")
+        lines += proteins_section(
+            prot, "The presets at ogbn-proteins size (`benchmarks/bench_proteins.py`)"
+        )
     levers = _load(results, "proteins_levers_cpu.json")
     if levers:
-        lines += proteins_section(levers, "Speed levers and bf16 drift "
-                                          "(`benchmarks/bench_proteins.py --no-presets`)")
+        lines += proteins_section(
+            levers, "Speed levers and bf16 drift (`benchmarks/bench_proteins.py --no-presets`)"
+        )
     data = _load(results, "data_cpu.json")
     if data:
         lines += data_section(data)
@@ -253,9 +354,14 @@ def render(results: Path) -> str:
     if cuda:
         lines += reversible_section(cuda, "Reversible GNN on the GPU")
     else:
-        lines += ["#### GPU", "", "No GPU measurement has been recorded yet: `make gpu-check` on a "
-                  "machine with CUDA writes `reversible_cuda.json` and `proteins_cuda.json` "
-                  "and their tables appear here.", ""]
+        lines += [
+            "#### GPU",
+            "",
+            "No GPU measurement has been recorded yet: `make gpu-check` on a "
+            "machine with CUDA writes `reversible_cuda.json` and `proteins_cuda.json` "
+            "and their tables appear here.",
+            "",
+        ]
     return "\n".join(lines + [END])
 
 

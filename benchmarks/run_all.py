@@ -9,6 +9,7 @@ README.md between its markers from those files. On a machine with CUDA the rever
 benchmark runs on the GPU as well (`make gpu-check` runs every GPU measurement). The
 exit code is 1 when any benchmark's checks failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,11 @@ HERE = Path(__file__).resolve().parent
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--results", default=str(HERE / "results"),
-                        help="folder for the JSON results (default: benchmarks/results)")
+    parser.add_argument(
+        "--results",
+        default=str(HERE / "results"),
+        help="folder for the JSON results (default: benchmarks/results)",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
     out = Path(args.results)
@@ -40,8 +44,10 @@ def main(argv=None) -> int:
         + (["--quick"] if args.quick else []),
     ]
     if torch.cuda.is_available():
-        runs.append(["bench_reversible.py", "--device", "cuda",
-                     "--out", str(out / "reversible_cuda.json")] + (["--quick"] if args.quick else []))
+        runs.append(
+            ["bench_reversible.py", "--device", "cuda", "--out", str(out / "reversible_cuda.json")]
+            + (["--quick"] if args.quick else [])
+        )
     failed = []
     for run in runs:
         print(f"\n=== {' '.join(run)}", flush=True)

@@ -1,4 +1,5 @@
 """Argument checks shared by the whole package: one message for one kind of mistake."""
+
 from __future__ import annotations
 
 __all__ = ["positive_int", "probability"]

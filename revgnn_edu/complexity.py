@@ -50,7 +50,7 @@ parameters                          derived: the weights of each layer added up;
                                     checks it against the measured slope of ResGNN's
                                     peak over depth); never fitted
 :math:`W_{res} = 10ND + 6.25ED +`   fitted once with :func:`measure_activation_bytes`
-:math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with   
+:math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with
                                     1-15 edges per node and 16-64 channels (the
                                     :math:`ED` coefficient is the change in bytes over
                                     the change in :math:`E`; notebook 06 refits it)
@@ -73,9 +73,11 @@ Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` and n
 
 All counts are numbers of elements; times ``dtype_bytes`` (4 for float32) gives bytes.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -84,12 +86,20 @@ from torch_geometric.data import Data
 from .checks import positive_int as _positive
 from .data.ogbn_proteins import NUM_SPECIES, NUM_TASKS
 from .memory import measure_peak_bytes, sweep
-from .models.families import FAMILIES, family_name as _model_name
+from .models.families import FAMILIES
+from .models.families import family_name as _model_name
 from .models.presets import PRESETS, PROTEINS_EDGE_DIM, PROTEINS_IN_CHANNELS
 
-__all__ = ["MODELS", "COMPLEXITY", "block_parameters", "predict_parameters",
-           "predict_preset_parameters", "predict_activation_bytes",
-           "measure_activation_bytes", "activation_sweep"]
+__all__ = [
+    "MODELS",
+    "COMPLEXITY",
+    "block_parameters",
+    "predict_parameters",
+    "predict_preset_parameters",
+    "predict_activation_bytes",
+    "measure_activation_bytes",
+    "activation_sweep",
+]
 
 #: The five model families, in the order of the paper's Table 1 (names defined once,
 #: on the classes: see :mod:`revgnn_edu.models.families`).
@@ -105,8 +115,10 @@ _SOLVERS = ("anderson", "broyden", "fixed_point_iteration")
 def _groups(hidden_channels: int, num_groups: int) -> int:
     _positive("num_groups", num_groups)
     if num_groups < 2 or hidden_channels % num_groups:
-        raise ValueError(f"hidden_channels={hidden_channels} must split into "
-                         f"num_groups={num_groups} equal groups (num_groups >= 2)")
+        raise ValueError(
+            f"hidden_channels={hidden_channels} must split into "
+            f"num_groups={num_groups} equal groups (num_groups >= 2)"
+        )
     return hidden_channels // num_groups
 
 
@@ -129,8 +141,9 @@ def _conv_parameters(width: int, conv: str, edge_channels: int | None, aggr: str
     raise ValueError(f"conv must be one of {_CONVS} to be counted, got {conv!r}")
 
 
-def block_parameters(width: int, conv: str = "gen", edge_channels: int | None = None,
-                     aggr: str = "max") -> int:
+def block_parameters(
+    width: int, conv: str = "gen", edge_channels: int | None = None, aggr: str = "max"
+) -> int:
     r"""Parameters of one pre-activation block :math:`\mathrm{conv}(\mathrm{ReLU}(
     \mathrm{LN}(X)))` of width :math:`w` (:class:`~revgnn_edu.nn.GNNBlock`).
 
@@ -148,12 +161,23 @@ def block_parameters(width: int, conv: str = "gen", edge_channels: int | None = 
     return 2 * width + _conv_parameters(width, conv, edge_channels, aggr)
 
 
-def _parameter_terms(name: str, F: int, D: int, O: int, L: int, num_groups: int,
-                     edge_dim: int | None, conv: str, aggr: str) -> dict[str, int]:
+def _parameter_terms(
+    name: str,
+    F: int,
+    D: int,
+    O: int,
+    L: int,
+    num_groups: int,
+    edge_dim: int | None,
+    conv: str,
+    aggr: str,
+) -> dict[str, int]:
     """The parameter count of a model, one term per part (see :func:`predict_parameters`)."""
     e = D if edge_dim else None  # encoded edge features have D channels
-    terms = {"node encoder": _linear(F, D),  # Linear(F, D)
-             "edge encoder": _linear(_positive("edge_dim", edge_dim), D) if edge_dim else 0}
+    terms = {
+        "node encoder": _linear(F, D),  # Linear(F, D)
+        "edge encoder": _linear(_positive("edge_dim", edge_dim), D) if edge_dim else 0,
+    }
     if name == "ResGNN":
         terms["body"] = L * block_parameters(D, conv, e, aggr)
     elif name == "WT-ResGNN":
@@ -167,10 +191,17 @@ def _parameter_terms(name: str, F: int, D: int, O: int, L: int, num_groups: int,
     return terms
 
 
-def predict_parameters(model: str, in_channels: int, hidden_channels: int,
-                       out_channels: int, num_layers: int, num_groups: int = 2,
-                       edge_dim: int | None = None, conv: str = "gen",
-                       aggr: str = "max") -> int:
+def predict_parameters(
+    model: str,
+    in_channels: int,
+    hidden_channels: int,
+    out_channels: int,
+    num_layers: int,
+    num_groups: int = 2,
+    edge_dim: int | None = None,
+    conv: str = "gen",
+    aggr: str = "max",
+) -> int:
     r"""The exact number of parameters of one of the five model families.
 
     With :math:`P_{io}` the encoders and head and :math:`P(w)` one block of width
@@ -203,11 +234,16 @@ def predict_parameters(model: str, in_channels: int, hidden_channels: int,
     Returns:
         int: the number of scalar parameters.
     """
-    F, D, O, L = (_positive(n, v) for n, v in (
-        ("in_channels", in_channels), ("hidden_channels", hidden_channels),
-        ("out_channels", out_channels), ("num_layers", num_layers)))
-    terms = _parameter_terms(_model_name(model), F, D, O, L, num_groups, edge_dim, conv,
-                             aggr)
+    F, D, O, L = (
+        _positive(n, v)
+        for n, v in (
+            ("in_channels", in_channels),
+            ("hidden_channels", hidden_channels),
+            ("out_channels", out_channels),
+            ("num_layers", num_layers),
+        )
+    )
+    terms = _parameter_terms(_model_name(model), F, D, O, L, num_groups, edge_dim, conv, aggr)
     return sum(terms.values())
 
 
@@ -247,8 +283,17 @@ def predict_preset_parameters(name: str) -> int:
     spec = PRESETS[name]
     D = spec.hidden_channels
     # build_model's defaults: 112 tasks, RevGNN's 2 groups, GENConv with max aggregation
-    terms = _parameter_terms(spec.family, PROTEINS_IN_CHANNELS, D, NUM_TASKS,
-                             spec.num_layers, 2, PROTEINS_EDGE_DIM, "gen", "max")
+    terms = _parameter_terms(
+        spec.family,
+        PROTEINS_IN_CHANNELS,
+        D,
+        NUM_TASKS,
+        spec.num_layers,
+        2,
+        PROTEINS_EDGE_DIM,
+        "gen",
+        "max",
+    )
     # the node encoder is the species Linear(8, 8), then Linear(16, D)
     terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(PROTEINS_IN_CHANNELS, D)
     return sum(terms.values())
@@ -261,9 +306,12 @@ _KEEP = (9, 2, 4)
 # random graphs (see "Where each constant comes from" in the module docstring);
 # keyed by (kind, with edge features)
 _WORK = {
-    ("res", True): (10, 6.25, 0, 0, 2), ("res", False): (10, 6.25, 0, 0, 2),
-    ("rev", True): (5, 4.5, 12, 3.25, 0), ("rev", False): (6.25, 0, 9, 6.25, 0),
-    ("deq", True): (45, 13.25, 0, 0, 16), ("deq", False): (43, 10.25, 0, 0, 16),
+    ("res", True): (10, 6.25, 0, 0, 2),
+    ("res", False): (10, 6.25, 0, 0, 2),
+    ("rev", True): (5, 4.5, 12, 3.25, 0),
+    ("rev", False): (6.25, 0, 9, 6.25, 0),
+    ("deq", True): (45, 13.25, 0, 0, 16),
+    ("deq", False): (43, 10.25, 0, 0, 16),
 }
 
 
@@ -280,11 +328,19 @@ def _solver_state(solver: str, window: int | None, K: int) -> float:
     raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}")
 
 
-def predict_activation_bytes(model: str, num_nodes: int, num_edges: int,
-                             hidden_channels: int, num_layers: int, out_channels: int,
-                             num_groups: int = 2, edge_features: bool = True,
-                             solver: str = "anderson", solver_window: int | None = None,
-                             dtype_bytes: int = 4) -> int:
+def predict_activation_bytes(
+    model: str,
+    num_nodes: int,
+    num_edges: int,
+    hidden_channels: int,
+    num_layers: int,
+    out_channels: int,
+    num_groups: int = 2,
+    edge_features: bool = True,
+    solver: str = "anderson",
+    solver_window: int | None = None,
+    dtype_bytes: int = 4,
+) -> int:
     r"""Estimated peak memory of one training step of a GENConv model (dropout 0).
 
     With :math:`k(w) = 9Nw + 2Ew + 4N` the numbers one block of width :math:`w` keeps
@@ -376,8 +432,9 @@ def _training_step(model: nn.Module, data: Data, mask: Tensor | None = None):
     return step
 
 
-def measure_activation_bytes(model: nn.Module, data: Data, mask: Tensor | None = None,
-                             backend: str = "tracker", device=None) -> int:
+def measure_activation_bytes(
+    model: nn.Module, data: Data, mask: Tensor | None = None, backend: str = "tracker", device=None
+) -> int:
     r"""Measured peak memory of one training step (forward, cross-entropy, backward)
     above the parameters and their gradients, with
     :func:`~revgnn_edu.memory.measure_peak_bytes`: the package's one activation-memory
@@ -403,12 +460,16 @@ def measure_activation_bytes(model: nn.Module, data: Data, mask: Tensor | None =
         int: the peak in bytes.
     """
     _allocate_gradients(model)
-    return measure_peak_bytes(_training_step(model, data, mask), backend=backend,
-                              device=device)
+    return measure_peak_bytes(_training_step(model, data, mask), backend=backend, device=device)
 
 
-def activation_sweep(make_model: Callable[[Any], nn.Module], values: Iterable[Any],
-                     data: Data, name: str = "depth", progress: bool = False) -> list[dict]:
+def activation_sweep(
+    make_model: Callable[[Any], nn.Module],
+    values: Iterable[Any],
+    data: Data,
+    name: str = "depth",
+    progress: bool = False,
+) -> list[dict]:
     """:func:`measure_activation_bytes` of ``make_model(v)`` for each value ``v``: a
     :func:`~revgnn_edu.memory.sweep` over training steps, with each model's parameter
     count added.

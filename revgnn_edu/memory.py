@@ -20,13 +20,15 @@ On CUDA, ``backend="cuda"`` reads ``torch.cuda.max_memory_allocated`` instead, w
 additionally includes allocator rounding and library workspaces; the two agree within a
 few percent for realistic tensor sizes.
 """
+
 from __future__ import annotations
 
 import gc
 import threading
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -62,7 +64,7 @@ class _ResizeWrapper:
             self.local.trackers = []
         return self.local.trackers
 
-    def enter(self, tracker: "MemoryTracker") -> None:
+    def enter(self, tracker: MemoryTracker) -> None:
         with self.lock:
             if self.users == 0:
                 self.orig = orig = torch.UntypedStorage.resize_
@@ -81,7 +83,7 @@ class _ResizeWrapper:
             self.users += 1
         self.trackers().append(tracker)
 
-    def exit(self, tracker: "MemoryTracker") -> None:
+    def exit(self, tracker: MemoryTracker) -> None:
         self.trackers().remove(tracker)
         with self.lock:
             self.users -= 1
@@ -202,8 +204,10 @@ def measure_peak_bytes(fn: Callable[[], Any], backend: str = "tracker", device=N
         return tracker.peak
     if backend == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("measure_peak_bytes(backend='cuda') needs a CUDA device, "
-                               "but torch.cuda.is_available() is False; use backend='tracker'")
+            raise RuntimeError(
+                "measure_peak_bytes(backend='cuda') needs a CUDA device, "
+                "but torch.cuda.is_available() is False; use backend='tracker'"
+            )
         meter = _CudaPeak(torch.device(device or "cuda"))
         with meter:
             fn()
@@ -211,8 +215,13 @@ def measure_peak_bytes(fn: Callable[[], Any], backend: str = "tracker", device=N
     raise ValueError(f"backend must be 'tracker' or 'cuda', got {backend!r}")
 
 
-def sweep(make_fn: Callable[[Any], Callable[[], Any]], values: Iterable[Any],
-          name: str = "depth", progress: bool = False, **measure_kwargs) -> list[dict]:
+def sweep(
+    make_fn: Callable[[Any], Callable[[], Any]],
+    values: Iterable[Any],
+    name: str = "depth",
+    progress: bool = False,
+    **measure_kwargs,
+) -> list[dict]:
     """Measure the peak memory of ``make_fn(v)()`` for each value ``v``.
 
     Args:
@@ -231,6 +240,7 @@ def sweep(make_fn: Callable[[Any], Callable[[], Any]], values: Iterable[Any],
     values = list(values)
     if progress:
         from tqdm.auto import tqdm
+
         values = tqdm(values, desc=f"sweep {name}")
     rows = []
     for v in values:

@@ -1,9 +1,10 @@
 """Full-batch node classification on a small graph (Cora, CiteSeer): train and score."""
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -30,14 +31,21 @@ class FitResult:
         best_epoch (int): that epoch (0-based).
         history (list[dict]): per epoch ``loss``, ``train_acc``, ``val_acc``, ``test_acc``.
     """
+
     best_val_acc: float
     test_acc: float
     best_epoch: int
     history: list = field(default_factory=list)
 
 
-def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: float = 0.01,
-                        weight_decay: float = 5e-4, progress: bool = False) -> FitResult:
+def fit_node_classifier(
+    model: nn.Module,
+    data: Data,
+    epochs: int = 200,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    progress: bool = False,
+) -> FitResult:
     """Train ``model`` full-batch with Adam and cross-entropy on ``data.train_mask``,
     selecting the epoch with the best validation accuracy.
 
@@ -65,6 +73,7 @@ def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: flo
     steps = range(epochs)
     if progress:
         from tqdm.auto import tqdm
+
         steps = tqdm(steps, desc="epochs")
     for epoch in steps:
         model.train()
@@ -76,9 +85,14 @@ def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: flo
         model.eval()
         with torch.no_grad():
             out = model(data.x, data.edge_index, edge_attr)
-        row = {"epoch": epoch, "loss": loss.item(),
-               **{f"{s}_acc": accuracy(out, data.y, data[f"{s}_mask"])
-                  for s in ("train", "val", "test")}}
+        row = {
+            "epoch": epoch,
+            "loss": loss.item(),
+            **{
+                f"{s}_acc": accuracy(out, data.y, data[f"{s}_mask"])
+                for s in ("train", "val", "test")
+            },
+        }
         history.append(row)
         if best is None or row["val_acc"] > best["val_acc"]:
             best, best_state = row, copy.deepcopy(model.state_dict())
@@ -86,8 +100,14 @@ def fit_node_classifier(model: nn.Module, data: Data, epochs: int = 200, lr: flo
     return FitResult(best["val_acc"], best["test_acc"], best["epoch"], history)
 
 
-def fit_seeds(make_model: Callable[[int], nn.Module], data: Data, seeds: Iterable[int],
-              progress: bool = False, desc: str = "seeds", **fit_kwargs) -> list[FitResult]:
+def fit_seeds(
+    make_model: Callable[[int], nn.Module],
+    data: Data,
+    seeds: Iterable[int],
+    progress: bool = False,
+    desc: str = "seeds",
+    **fit_kwargs,
+) -> list[FitResult]:
     """Train one model per seed with :func:`fit_node_classifier`: for each seed
     :math:`s`, ``torch.manual_seed(s)``, then ``make_model(s)`` and its training run under
     that seed (initial weights and dropout masks both follow from it).
@@ -107,13 +127,16 @@ def fit_seeds(make_model: Callable[[int], nn.Module], data: Data, seeds: Iterabl
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat (a repeat trains the same model twice), "
-                         f"got {seeds!r}")
+        raise ValueError(
+            f"seeds must not repeat (a repeat trains the same model twice), got {seeds!r}"
+        )
     if not callable(make_model):
-        raise ValueError(f"make_model must be a callable seed -> nn.Module, got "
-                         f"{type(make_model).__name__}")
+        raise ValueError(
+            f"make_model must be a callable seed -> nn.Module, got {type(make_model).__name__}"
+        )
     if progress:
         from tqdm.auto import tqdm
+
         seeds_iter = tqdm(seeds, desc=desc)
     else:
         seeds_iter = seeds
@@ -122,7 +145,8 @@ def fit_seeds(make_model: Callable[[int], nn.Module], data: Data, seeds: Iterabl
         torch.manual_seed(seed)
         model = make_model(seed)
         if not isinstance(model, nn.Module):
-            raise ValueError(f"make_model({seed}) must return an nn.Module, got "
-                             f"{type(model).__name__}")
+            raise ValueError(
+                f"make_model({seed}) must return an nn.Module, got {type(model).__name__}"
+            )
         results.append(fit_node_classifier(model, data, **fit_kwargs))
     return results

@@ -1,16 +1,24 @@
 """Small matplotlib helpers shared by the notebooks and the benchmarks."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
 __all__ = ["plot_sweep", "plot_curves", "save_metrics_plot"]
 
 
-def plot_sweep(series: dict[str, Sequence[dict]], x: str, y: str = "peak_mib", ax=None,
-               xlabel: str | None = None, ylabel: str = "peak memory (MiB)",
-               title: str | None = None, logx: bool = False):
+def plot_sweep(
+    series: dict[str, Sequence[dict]],
+    x: str,
+    y: str = "peak_mib",
+    ax=None,
+    xlabel: str | None = None,
+    ylabel: str = "peak memory (MiB)",
+    title: str | None = None,
+    logx: bool = False,
+):
     """Plot one line per named list of rows (e.g. from :func:`revgnn_edu.memory.sweep`).
 
     Args:
@@ -37,8 +45,14 @@ def plot_sweep(series: dict[str, Sequence[dict]], x: str, y: str = "peak_mib", a
     return ax
 
 
-def plot_curves(history: Sequence[dict], keys: Sequence[str], x: str = "epoch", ax=None,
-                title: str | None = None, ylabel: str | None = None):
+def plot_curves(
+    history: Sequence[dict],
+    keys: Sequence[str],
+    x: str = "epoch",
+    ax=None,
+    title: str | None = None,
+    ylabel: str | None = None,
+):
     """Plot training curves: one line per key of the per-epoch rows in ``history``."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -60,8 +74,9 @@ def save_metrics_plot(rows: Sequence[dict], path) -> None:
     plot_curves(rows, ["loss"], ax=axes[0], title="training loss")
     scored = [r for r in rows if "valid_rocauc" in r]
     if scored:
-        plot_curves(scored, ["train_rocauc", "valid_rocauc", "test_rocauc"], ax=axes[1],
-                    title="ROC-AUC")
+        plot_curves(
+            scored, ["train_rocauc", "valid_rocauc", "test_rocauc"], ax=axes[1], title="ROC-AUC"
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

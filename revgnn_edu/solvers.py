@@ -40,8 +40,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -167,9 +167,17 @@ def _report(info: SolverInfo, raise_on_failure: bool, context: str | None) -> No
     warnings.warn(msg, ConvergenceWarning, stacklevel=4)
 
 
-def _solve(name: str, update: UpdateRule, f: Callable[[Tensor], Tensor], z0: Tensor,
-           tol: float, max_iter: int, stop_mode: str, raise_on_failure: bool,
-           context: str | None) -> tuple[Tensor, SolverInfo]:
+def _solve(
+    name: str,
+    update: UpdateRule,
+    f: Callable[[Tensor], Tensor],
+    z0: Tensor,
+    tol: float,
+    max_iter: int,
+    stop_mode: str,
+    raise_on_failure: bool,
+    context: str | None,
+) -> tuple[Tensor, SolverInfo]:
     """The iteration every solver shares: evaluate :math:`f(z_k)`, record :math:`r_k`,
     keep the best iterate, stop on ``tol``, a non-finite residual or ``max_iter``
     evaluations, otherwise ask ``update`` for :math:`z_{k+1}`; then report."""
@@ -201,10 +209,15 @@ def _solve(name: str, update: UpdateRule, f: Callable[[Tensor], Tensor], z0: Ten
 # --------------------------------------------------------------------------- #
 
 
-def fixed_point_iteration(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
-                          max_iter: int = 50, stop_mode: str = "rel",
-                          raise_on_failure: bool = False, context: str | None = None
-                          ) -> tuple[Tensor, SolverInfo]:
+def fixed_point_iteration(
+    f: Callable[[Tensor], Tensor],
+    z0: Tensor,
+    tol: float = 1e-5,
+    max_iter: int = 50,
+    stop_mode: str = "rel",
+    raise_on_failure: bool = False,
+    context: str | None = None,
+) -> tuple[Tensor, SolverInfo]:
     r"""Plain fixed-point (Picard) iteration.
 
     .. math::
@@ -237,14 +250,23 @@ def fixed_point_iteration(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float 
     def update(z: Tensor, fz: Tensor) -> Tensor:
         return fz  # z_{k+1} = f(z_k)
 
-    return _solve("fixed_point_iteration", update, f, z0, tol, max_iter, stop_mode,
-                  raise_on_failure, context)
+    return _solve(
+        "fixed_point_iteration", update, f, z0, tol, max_iter, stop_mode, raise_on_failure, context
+    )
 
 
-def anderson(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
-             max_iter: int = 50, m: int = 5, beta: float = 1.0, lam: float = 1e-4,
-             stop_mode: str = "rel", raise_on_failure: bool = False,
-             context: str | None = None) -> tuple[Tensor, SolverInfo]:
+def anderson(
+    f: Callable[[Tensor], Tensor],
+    z0: Tensor,
+    tol: float = 1e-5,
+    max_iter: int = 50,
+    m: int = 5,
+    beta: float = 1.0,
+    lam: float = 1e-4,
+    stop_mode: str = "rel",
+    raise_on_failure: bool = False,
+    context: str | None = None,
+) -> tuple[Tensor, SolverInfo]:
     r"""Anderson acceleration: mix the last :math:`m` iterates so that the mixed
     residual is as small as possible.
 
@@ -304,14 +326,19 @@ def anderson(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
         # z_{k+1} = beta * sum_i alpha_i f(z_i) + (1 - beta) * sum_i alpha_i z_i
         return beta * (alpha @ FZ) + (1 - beta) * (alpha @ Z)
 
-    return _solve("anderson", update, f, z0, tol, max_iter, stop_mode, raise_on_failure,
-                  context)
+    return _solve("anderson", update, f, z0, tol, max_iter, stop_mode, raise_on_failure, context)
 
 
-def broyden(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
-            max_iter: int = 50, memory: int = 30, stop_mode: str = "rel",
-            raise_on_failure: bool = False, context: str | None = None
-            ) -> tuple[Tensor, SolverInfo]:
+def broyden(
+    f: Callable[[Tensor], Tensor],
+    z0: Tensor,
+    tol: float = 1e-5,
+    max_iter: int = 50,
+    memory: int = 30,
+    stop_mode: str = "rel",
+    raise_on_failure: bool = False,
+    context: str | None = None,
+) -> tuple[Tensor, SolverInfo]:
     r"""Limited-memory Broyden's method on the root problem
     :math:`g(z) = f(z) - z = 0`.
 
@@ -379,8 +406,7 @@ def broyden(f: Callable[[Tensor], Tensor], z0: Tensor, tol: float = 1e-5,
         last.update(s=s, g=g)
         return z + s
 
-    return _solve("broyden", update, f, z0, tol, max_iter, stop_mode, raise_on_failure,
-                  context)
+    return _solve("broyden", update, f, z0, tol, max_iter, stop_mode, raise_on_failure, context)
 
 
 SOLVERS: dict[str, Callable] = {

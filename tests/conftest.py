@@ -1,4 +1,5 @@
 """Shared fixtures: the small graphs and the helpers several test files use."""
+
 import pytest
 import torch
 

@@ -5,6 +5,7 @@ script runs, checks its results and reports failure through its exit code, and t
 every lever it times (folded edge encoder, torch.compile, bf16 autocast, ordinary
 autograd) computes what the baseline computes.
 """
+
 import copy
 import json
 import sys
@@ -22,6 +23,7 @@ import bench_proteins  # noqa: E402
 import common  # noqa: E402
 import gpu_check  # noqa: E402
 import report  # noqa: E402
+
 from revgnn_edu.data import random_graph  # noqa: E402
 from revgnn_edu.memory import measure_peak_bytes  # noqa: E402
 from revgnn_edu.models.revgnn import RevGNN  # noqa: E402
@@ -55,10 +57,14 @@ def test_bench_partition_returns_its_checks_as_exit_code(tmp_path):
 
 def test_report_takes_benchmark_parameters_from_the_json():
     row = {"iterations": 3, "converged": True, "time_ratio": 1.0}
-    solvers = {"config": {"linear": {"dim": 7, "radius": 0.5, "tol": 1e-3},
-                          "graph": {"nodes": 11, "edges": 13, "channels": 4, "gamma": 0.9,
-                                    "tol": 1e-2}},
-               "linear": {"anderson": row}, "graph": {"anderson": row}}
+    solvers = {
+        "config": {
+            "linear": {"dim": 7, "radius": 0.5, "tol": 1e-3},
+            "graph": {"nodes": 11, "edges": 13, "channels": 4, "gamma": 0.9, "tol": 1e-2},
+        },
+        "linear": {"anderson": row},
+        "graph": {"anderson": row},
+    }
     text = "\n".join(report.solvers_section(solvers))
     assert "d=7, spectral radius 0.5, tol 1e-3" in text
     assert "N=11, E=13, D=4" in text and "0.9" in text
@@ -68,13 +74,14 @@ def test_bench_proteins_quick_preset_prediction():
     """measure() and predict() on a tiny part: activations flat, exact parameter count."""
     data = bench_proteins.proteins_graph(0.001)
     assert data.x.shape == (133, 16) and data.y.shape == (133, 112)
-    part = bench_proteins.Data(x=data.x, edge_index=data.edge_index,
-                               edge_attr=data.edge_attr, y=data.y)
+    part = bench_proteins.Data(
+        x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr, y=data.y
+    )
     cpu = torch.device("cpu")
-    lo, hi = (bench_proteins.measure_memory("revgnn-deep", d, part, cpu, "tracker")
-              for d in (2, 4))
-    t_lo, t_hi = (bench_proteins.measure_time("revgnn-deep", d, part, part, cpu, repeats=1)
-                  for d in (1, 2))
+    lo, hi = (bench_proteins.measure_memory("revgnn-deep", d, part, cpu, "tracker") for d in (2, 4))
+    t_lo, t_hi = (
+        bench_proteins.measure_time("revgnn-deep", d, part, part, cpu, repeats=1) for d in (1, 2)
+    )
     info = {f"partition_{k}_{u}": 0.0 for k in ("train", "eval") for u in ("s", "cpu_s")}
     row = bench_proteins.predict("revgnn-deep", lo, hi, t_lo, t_hi, 1000, info)
     assert row["parameters"] == 20_031_384  # the published count, from depths 2 and 4
@@ -84,21 +91,44 @@ def test_bench_proteins_quick_preset_prediction():
 
 def test_bench_proteins_rejects_bad_arguments():
     with pytest.raises(SystemExit, match="unknown presets"):
-        bench_proteins.main(["--device", "cuda", "--full-depth", "no-such-preset"]
-                            if torch.cuda.is_available() else
-                            ["--full-depth", "no-such-preset"])
+        bench_proteins.main(
+            ["--device", "cuda", "--full-depth", "no-such-preset"]
+            if torch.cuda.is_available()
+            else ["--full-depth", "no-such-preset"]
+        )
 
 
 @pytest.mark.slow
 def test_bench_data_runs_every_stage(tmp_path):
     import bench_data
+
     out = tmp_path / "data.json"
-    code = bench_data.main(["--nodes", "200", "--edges", "1500", "--parts", "2", "--views", "1",
-                            "--eval-parts", "2", "--out", str(out)])
+    code = bench_data.main(
+        [
+            "--nodes",
+            "200",
+            "--edges",
+            "1500",
+            "--parts",
+            "2",
+            "--views",
+            "1",
+            "--eval-parts",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     result = json.loads(out.read_text())
     assert code == 0
-    assert list(result["stages"]) == ["write", "ogb_process", "load", "node_features",
-                                      "partition", "evaluate"]
+    assert list(result["stages"]) == [
+        "write",
+        "ogb_process",
+        "load",
+        "node_features",
+        "partition",
+        "evaluate",
+    ]
     assert all(row["peak_rss_bytes"] > 0 for row in result["stages"].values())
 
 
@@ -168,7 +198,10 @@ def test_lever_ordinary_autograd_same_gradients(small_graph):
 
 def test_lever_bf16_autocast_close_to_float32(small_graph):
     base, _ = _pair()
-    (l0, g0), (l1, g1) = _grads(base, small_graph), _grads(copy.deepcopy(base), small_graph, amp=True)
+    (l0, g0), (l1, g1) = (
+        _grads(base, small_graph),
+        _grads(copy.deepcopy(base), small_graph, amp=True),
+    )
     # bf16 keeps 8 bits of mantissa: about 0.4% per rounding, a few % after the stack
     torch.testing.assert_close(l1, l0, rtol=2e-2, atol=0.0)
     assert ((g1 - g0).norm() / g0.norm()).item() < 0.1

@@ -1,4 +1,5 @@
 """The run folder under faults and hostile files: safe loading, the lock, the log."""
+
 import json
 import os
 import signal
@@ -12,13 +13,25 @@ import pytest
 import torch
 
 from revgnn_edu.data import make_fake_ogbn_proteins
-from revgnn_edu.train import (BEST, CHECKPOINT, LOCK, METRICS, CheckpointError,
-                              RunLockedError, TrainConfig, evaluate_checkpoint,
-                              load_checkpoint, main, read_metrics, train)
+from revgnn_edu.train import (
+    BEST,
+    CHECKPOINT,
+    LOCK,
+    METRICS,
+    CheckpointError,
+    RunLockedError,
+    TrainConfig,
+    evaluate_checkpoint,
+    load_checkpoint,
+    main,
+    read_metrics,
+    train,
+)
 from revgnn_edu.train.checkpoint import RunLock
 
-SMALL = dict(preset="revgnn-deep", num_layers=1, hidden_channels=8, device="cpu",
-             num_parts=2, eval_parts=2)
+SMALL = dict(
+    preset="revgnn-deep", num_layers=1, hidden_channels=8, device="cpu", num_parts=2, eval_parts=2
+)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -34,9 +47,24 @@ def _cfg(root, out, **kw):
 
 
 def _cli(root, out, *extra):
-    return ["--data-root", str(root), "--out", str(out), "--num-layers", "1",
-            "--hidden-channels", "8", "--device", "cpu", "--num-parts", "2",
-            "--eval-parts", "2", "--no-progress", *extra]
+    return [
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--num-layers",
+        "1",
+        "--hidden-channels",
+        "8",
+        "--device",
+        "cpu",
+        "--num-parts",
+        "2",
+        "--eval-parts",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
 
 
 class _Payload:
@@ -65,7 +93,7 @@ def test_a_malicious_checkpoint_is_refused_and_runs_nothing(fake_root, tmp_path)
         train(_cfg(fake_root, tmp_path, epochs=2), resume=True, progress=False)
     assert not marker.exists()
     torch.load(tmp_path / BEST, weights_only=False)  # the payload is real: unsafe loading
-    assert marker.exists()                            # would have run it
+    assert marker.exists()  # would have run it
 
 
 def test_checkpoints_hold_only_plain_data(fake_root, tmp_path):
@@ -89,14 +117,16 @@ _HOLD = textwrap.dedent("""
 
 def _holder(out):
     out.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE,
-                            text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(out)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
 
 def test_a_second_run_into_the_same_folder_fails_at_once_naming_the_holder(
-        fake_root, tmp_path, capsys):
+    fake_root, tmp_path, capsys
+):
     proc = _holder(tmp_path)
     try:
         start = time.perf_counter()
@@ -130,9 +160,11 @@ def test_the_lock_is_exclusive_within_a_process_too(tmp_path):
 
 # -- 5. the log always agrees with the checkpoint ------------------------------------
 def test_a_fresh_run_replaces_the_log_of_a_run_killed_before_its_first_checkpoint(
-        fake_root, tmp_path):
-    (tmp_path / METRICS).write_text(json.dumps({"epoch": 1, "loss": 9.0}) + "\n"
-                                    + json.dumps({"epoch": 2, "loss": 9.0}) + "\n")
+    fake_root, tmp_path
+):
+    (tmp_path / METRICS).write_text(
+        json.dumps({"epoch": 1, "loss": 9.0}) + "\n" + json.dumps({"epoch": 2, "loss": 9.0}) + "\n"
+    )
     train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
     rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2] and rows[0]["loss"] != 9.0
@@ -151,8 +183,7 @@ def test_a_torn_log_is_named_and_rewritten_on_resume(fake_root, tmp_path):
 
 # -- 6. damaged checkpoints: one clear error, a way out, no loop -----------------------
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "folder", "not_ours"])
-def test_a_damaged_checkpoint_names_the_file_and_the_way_out(fake_root, tmp_path, capsys,
-                                                             damage):
+def test_a_damaged_checkpoint_names_the_file_and_the_way_out(fake_root, tmp_path, capsys, damage):
     out = tmp_path / "run"
     train(_cfg(fake_root, out, epochs=1), progress=False)
     path = out / CHECKPOINT
@@ -179,8 +210,9 @@ def test_a_damaged_checkpoint_names_the_file_and_the_way_out(fake_root, tmp_path
 
 
 # -- 7. the output folder is checked before training -----------------------------------
-def test_an_output_folder_below_a_file_is_one_line_before_training(fake_root, tmp_path,
-                                                                  capsys, monkeypatch):
+def test_an_output_folder_below_a_file_is_one_line_before_training(
+    fake_root, tmp_path, capsys, monkeypatch
+):
     import revgnn_edu.train.loop as loop
 
     def no_training(*args, **kwargs):
@@ -190,7 +222,10 @@ def test_an_output_folder_below_a_file_is_one_line_before_training(fake_root, tm
     (tmp_path / "file").write_text("")
     assert main(_cli(fake_root, tmp_path / "file" / "run", "--epochs", "1")) == 1
     err = capsys.readouterr().err.strip()
-    assert err == f"error: --out {tmp_path / 'file' / 'run'}: {tmp_path / 'file'} is a file, not a folder"
+    assert (
+        err
+        == f"error: --out {tmp_path / 'file' / 'run'}: {tmp_path / 'file'} is a file, not a folder"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")

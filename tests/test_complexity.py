@@ -1,12 +1,19 @@
 """complexity.py: exact parameter counts, memory estimates close to the meter."""
+
 import warnings
 
 import pytest
 import torch
 
-from revgnn_edu.complexity import (COMPLEXITY, MODELS, activation_sweep, block_parameters,
-                                   measure_activation_bytes, predict_activation_bytes,
-                                   predict_parameters)
+from revgnn_edu.complexity import (
+    COMPLEXITY,
+    MODELS,
+    activation_sweep,
+    block_parameters,
+    measure_activation_bytes,
+    predict_activation_bytes,
+    predict_parameters,
+)
 from revgnn_edu.data import random_graph
 from revgnn_edu.models import ResGNN
 from revgnn_edu.models.deq import DEQGNN
@@ -15,8 +22,13 @@ from revgnn_edu.models.weight_tied import WTResGNN, WTRevGNN
 from revgnn_edu.nn import GNNBlock
 from revgnn_edu.solvers import ConvergenceWarning
 
-CLASSES = {"ResGNN": ResGNN, "RevGNN": RevGNN, "WT-ResGNN": WTResGNN,
-           "WT-RevGNN": WTRevGNN, "DEQ-GNN": DEQGNN}
+CLASSES = {
+    "ResGNN": ResGNN,
+    "RevGNN": RevGNN,
+    "WT-ResGNN": WTResGNN,
+    "WT-RevGNN": WTRevGNN,
+    "DEQ-GNN": DEQGNN,
+}
 
 
 def count(module):
@@ -34,22 +46,38 @@ def test_table_lists_the_five_models():
     assert COMPLEXITY["WT-RevGNN"] == ("O(ND)", "O(D^2)")
 
 
-@pytest.mark.parametrize("width,conv,edge,aggr", [
-    (8, "gen", None, "max"), (8, "gen", 16, "max"), (8, "gen", 8, "softmax"),
-    (6, "gcn", None, "max"), (6, "sage", None, "max")])
+@pytest.mark.parametrize(
+    "width,conv,edge,aggr",
+    [
+        (8, "gen", None, "max"),
+        (8, "gen", 16, "max"),
+        (8, "gen", 8, "softmax"),
+        (6, "gcn", None, "max"),
+        (6, "sage", None, "max"),
+    ],
+)
 def test_block_parameters(width, conv, edge, aggr):
     assert block_parameters(width, conv, edge, aggr) == count(
-        GNNBlock(width, conv, edge_dim=edge, aggr=aggr))
+        GNNBlock(width, conv, edge_dim=edge, aggr=aggr)
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("L,D,C,edge_dim,conv", [
-    (1, 16, 2, None, "gen"), (7, 24, 3, 5, "gen"), (3, 32, 4, 8, "gen"),
-    (2, 12, 2, None, "gcn"), (4, 12, 3, None, "sage")])
+@pytest.mark.parametrize(
+    "L,D,C,edge_dim,conv",
+    [
+        (1, 16, 2, None, "gen"),
+        (7, 24, 3, 5, "gen"),
+        (3, 32, 4, 8, "gen"),
+        (2, 12, 2, None, "gcn"),
+        (4, 12, 3, None, "sage"),
+    ],
+)
 def test_predicted_parameters_are_exact(name, L, D, C, edge_dim, conv):
     model = build(name, 10, D, 4, L, C, edge_dim, conv=conv)
-    assert predict_parameters(name, 10, D, 4, L, num_groups=C, edge_dim=edge_dim,
-                              conv=conv) == count(model)
+    assert predict_parameters(
+        name, 10, D, 4, L, num_groups=C, edge_dim=edge_dim, conv=conv
+    ) == count(model)
 
 
 def test_parameters_grow_with_depth_only_without_weight_tying():
@@ -64,8 +92,7 @@ def test_parameters_grow_with_depth_only_without_weight_tying():
 def test_revgnn_deep_on_ogbn_proteins():
     """The paper's RevGNN-Deep: 1001 layers x 80 channels, 8 edge features, 112 tasks,
     plus the official recipe's Linear(8, 8) species encoder: 20,031,384 parameters."""
-    assert predict_parameters("RevGNN", 16, 80, 112, 1001, edge_dim=8) + 8 * 8 + 8 \
-        == 20_031_384
+    assert predict_parameters("RevGNN", 16, 80, 112, 1001, edge_dim=8) + 8 * 8 + 8 == 20_031_384
 
 
 @pytest.mark.parametrize("N,E,D,C,edge_dim", [(120, 600, 16, 2, 4), (200, 400, 24, 4, None)])
@@ -79,8 +106,9 @@ def test_predicted_memory_is_close_to_the_meter(N, E, D, C, edge_dim):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             measured = measure_activation_bytes(model, graph)
-        predicted = predict_activation_bytes(name, N, E, D, L, 3, num_groups=C,
-                                             edge_features=edge_dim is not None)
+        predicted = predict_activation_bytes(
+            name, N, E, D, L, 3, num_groups=C, edge_features=edge_dim is not None
+        )
         assert abs(predicted / measured - 1) < 0.2, (name, predicted, measured)
         if name in ("ResGNN", "WT-ResGNN"):  # what the layers keep is an exact count
             assert abs(predicted / measured - 1) < 0.01, (name, predicted, measured)
@@ -100,8 +128,11 @@ def test_predicted_memory_has_the_shape_of_table_1():
     # more groups: a narrower block is recomputed in backward
     assert mem("RevGNN", 10, num_groups=4) < mem("RevGNN", 10, num_groups=2)
     assert mem("DEQ-GNN", 3) < mem("DEQ-GNN", 30)  # Anderson's window fills up
-    assert (mem("DEQ-GNN", 30, solver="fixed_point_iteration")
-            < mem("DEQ-GNN", 30) < mem("DEQ-GNN", 30, solver="broyden"))
+    assert (
+        mem("DEQ-GNN", 30, solver="fixed_point_iteration")
+        < mem("DEQ-GNN", 30)
+        < mem("DEQ-GNN", 30, solver="broyden")
+    )
 
 
 def test_activation_sweep_rows_and_masked_loss():
@@ -117,14 +148,19 @@ def test_activation_sweep_rows_and_masked_loss():
     assert all(p.grad is not None for p in model.parameters())
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: predict_parameters("GCN", 4, 8, 2, 3), "model family must be one of"),
-    (lambda: predict_parameters("RevGNN", 4, 9, 2, 3), "hidden_channels=9 must split"),
-    (lambda: predict_parameters("ResGNN", 4, 8, 2, 0), "num_layers must be a positive"),
-    (lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"), "conv must be one of"),
-    (lambda: predict_activation_bytes("DEQ-GNN", 10, 20, 8, 3, 2, solver="newton"),
-     "solver must be one of"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: predict_parameters("GCN", 4, 8, 2, 3), "model family must be one of"),
+        (lambda: predict_parameters("RevGNN", 4, 9, 2, 3), "hidden_channels=9 must split"),
+        (lambda: predict_parameters("ResGNN", 4, 8, 2, 0), "num_layers must be a positive"),
+        (lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"), "conv must be one of"),
+        (
+            lambda: predict_activation_bytes("DEQ-GNN", 10, 20, 8, 3, 2, solver="newton"),
+            "solver must be one of",
+        ),
+    ],
+)
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()

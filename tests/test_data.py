@@ -25,22 +25,28 @@ def test_data_root_resolution(monkeypatch, tmp_path):
     assert data_root() == tmp_path / "cache" / "revgnn_edu"
 
 
-@pytest.mark.parametrize("name,nodes,features,classes", [("Cora", 2708, 1433, 7),
-                                                         ("citeseer", 3327, 3703, 6)])
+@pytest.mark.parametrize(
+    "name,nodes,features,classes", [("Cora", 2708, 1433, 7), ("citeseer", 3327, 3703, 6)]
+)
 def test_load_planetoid_real_files(name, nodes, features, classes, tmp_path, monkeypatch):
     src = _planetoid_root()
     # work on a copy so the test never writes processed files beside the shared data
     import shutil
+
     canonical = "Cora" if name == "Cora" else "CiteSeer"
-    shutil.copytree(src / "planetoid" / canonical / "raw",
-                    tmp_path / "planetoid" / canonical / "raw")
+    shutil.copytree(
+        src / "planetoid" / canonical / "raw", tmp_path / "planetoid" / canonical / "raw"
+    )
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     data = load_planetoid(name)
     assert data.num_nodes == nodes and data.num_features == features
     assert int(data.y.max()) + 1 == classes
     if canonical == "Cora":  # the public split
-        assert (int(data.train_mask.sum()), int(data.val_mask.sum()),
-                int(data.test_mask.sum())) == (140, 500, 1000)
+        assert (
+            int(data.train_mask.sum()),
+            int(data.val_mask.sum()),
+            int(data.test_mask.sum()),
+        ) == (140, 500, 1000)
 
 
 def test_load_planetoid_missing_files_names_the_place(tmp_path, monkeypatch):
@@ -73,11 +79,14 @@ def test_random_graph_is_seeded_and_shaped():
     assert len(a.y.unique()) > 1  # labels are not constant
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(num_nodes=0, num_edges=5), "num_nodes must be an integer >= 1, got 0"),
-    (dict(num_nodes=5, num_edges=-1), "num_edges must be an integer >= 0, got -1"),
-    (dict(num_nodes=5, num_edges=5, num_classes=1), "num_classes must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_nodes=0, num_edges=5), "num_nodes must be an integer >= 1, got 0"),
+        (dict(num_nodes=5, num_edges=-1), "num_edges must be an integer >= 0, got -1"),
+        (dict(num_nodes=5, num_edges=5, num_classes=1), "num_classes must be an integer >= 2"),
+    ],
+)
 def test_random_graph_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         random_graph(**kwargs)
@@ -94,13 +103,14 @@ def test_load_planetoid_does_not_create_a_missing_root(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=f"the data directory {missing} .* does not exist"):
         load_planetoid("Cora", root=missing)
     monkeypatch.setenv(ENV_VAR, str(missing))
-    with pytest.raises(FileNotFoundError, match=rf"\$REVGNN_EDU_DATA\) does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"\$REVGNN_EDU_DATA\) does not exist"):
         load_planetoid("Cora")
     assert not missing.exists()
 
 
 def test_load_planetoid_names_a_truncated_raw_file(tmp_path):
     import shutil
+
     src = _planetoid_root()
     raw = tmp_path / "planetoid" / "Cora" / "raw"
     shutil.copytree(src / "planetoid" / "Cora" / "raw", raw)

@@ -1,4 +1,5 @@
 """DEQ-GNN: the equilibrium block, implicit gradients, convergence reports, memory."""
+
 import copy
 import warnings
 
@@ -56,13 +57,10 @@ def test_forward_reaches_a_fixed_point(tiny):
     info = model.last_forward_info
     assert info.converged and info.iterations < 300 and info.residual < 1e-12
     # z = f(z*) and z* = f(z*): z is (numerically) a fixed point of the block
-    torch.testing.assert_close(model.block(z, h0, tiny.edge_index, e), z,
-                               rtol=0, atol=1e-10)
+    torch.testing.assert_close(model.block(z, h0, tiny.edge_index, e), z, rtol=0, atol=1e-10)
     out = model(tiny.x, tiny.edge_index, tiny.edge_attr)
     assert out.shape == (8, 2)
     assert str(model).startswith("DEQGNN(\n  3, 4, 2, num_layers=300, mode=implicit\n")
-
-
 
 
 def test_implicit_gradients_match_finite_differences(tiny, central_difference):
@@ -79,12 +77,18 @@ def test_implicit_gradients_match_finite_differences(tiny, central_difference):
 
     gen = torch.Generator().manual_seed(0)
     checks = [("x", x), ("edge_attr", e)] + [
-        (name, p) for name, p in model.named_parameters() if name.startswith("deq.f.")]
+        (name, p) for name, p in model.named_parameters() if name.startswith("deq.f.")
+    ]
     for name, t in checks:
         idx = torch.randperm(t.numel(), generator=gen)[:3].tolist()
         fd = central_difference(loss, t, idx)
-        torch.testing.assert_close(t.grad.reshape(-1)[idx], fd, rtol=1e-5, atol=1e-8,
-                                   msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            t.grad.reshape(-1)[idx],
+            fd,
+            rtol=1e-5,
+            atol=1e-8,
+            msg=lambda m, name=name: f"{name}: {m}",
+        )
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
@@ -126,8 +130,9 @@ def test_dropout_mask_is_drawn_once_per_forward_pass(tiny):
 def test_non_convergence_is_reported(tiny):
     torch.manual_seed(0)
     model = tight(tiny, num_layers=2)
-    with pytest.warns(ConvergenceWarning, match="forward solve: anderson did not converge "
-                                                "after 2 iterations"):
+    with pytest.warns(
+        ConvergenceWarning, match="forward solve: anderson did not converge after 2 iterations"
+    ):
         loss_of(model, tiny)
     assert not model.last_forward_info.converged
     model = tight(tiny, num_layers=2, raise_on_failure=True)
@@ -178,8 +183,7 @@ def test_num_layers_is_the_iteration_limit(tiny):
 
 def test_unrolled_pretraining_then_implicit(tiny):
     torch.manual_seed(0)
-    model = DEQGNN(3, 8, 2, num_layers=50, edge_dim=2, mode="unrolled",
-                   unrolled_steps=4).to(DTYPE)
+    model = DEQGNN(3, 8, 2, num_layers=50, edge_dim=2, mode="unrolled", unrolled_steps=4).to(DTYPE)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for epoch in range(6):
         if epoch == 3:
@@ -192,12 +196,15 @@ def test_unrolled_pretraining_then_implicit(tiny):
     assert model.last_forward_info.converged
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(mode="explicit"), r"mode must be one of \('implicit', 'unrolled'\), got 'explicit'"),
-    (dict(unrolled_steps=0), "unrolled_steps must be a positive integer, got 0"),
-    (dict(solver="newton"), "solver must be one of"),
-    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(mode="explicit"), r"mode must be one of \('implicit', 'unrolled'\), got 'explicit'"),
+        (dict(unrolled_steps=0), "unrolled_steps must be a positive integer, got 0"),
+        (dict(solver="newton"), "solver must be one of"),
+        (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DEQGNN(3, 4, 2, **{"num_layers": 5, **kwargs})

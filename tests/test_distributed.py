@@ -1,5 +1,5 @@
 """Partition-parallel training with torch.distributed: 2 CPU processes, gloo backend."""
-import os
+
 import socket
 
 import pytest
@@ -7,12 +7,23 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from revgnn_edu.data import (RandomPartitionLoader, load_ogbn_proteins,
-                             make_fake_ogbn_proteins, proteins_node_input)
-from revgnn_edu.train import (CHECKPOINT, TrainConfig, load_checkpoint, make_forward,
-                              read_metrics, train, training_step)
-from revgnn_edu.train import distributed
+from revgnn_edu.data import (
+    RandomPartitionLoader,
+    load_ogbn_proteins,
+    make_fake_ogbn_proteins,
+    proteins_node_input,
+)
 from revgnn_edu.models import build_model
+from revgnn_edu.train import (
+    CHECKPOINT,
+    TrainConfig,
+    distributed,
+    load_checkpoint,
+    make_forward,
+    read_metrics,
+    train,
+    training_step,
+)
 
 MODEL = dict(num_layers=2, hidden_channels=8, dropout=0.0)
 
@@ -28,8 +39,13 @@ def _setup(root):
     x, y = proteins_node_input(data), data.y.float()
     mask = torch.zeros(data.num_nodes, dtype=torch.bool)
     mask[split["train"]] = True
-    parts = RandomPartitionLoader(data.edge_index, data.num_nodes, 2, edge_attr=data.edge_attr,
-                                  generator=torch.Generator().manual_seed(3)).sample()
+    parts = RandomPartitionLoader(
+        data.edge_index,
+        data.num_nodes,
+        2,
+        edge_attr=data.edge_attr,
+        generator=torch.Generator().manual_seed(3),
+    ).sample()
     torch.manual_seed(0)
     model = build_model("revgnn-deep", **MODEL)
     return model, x, y, mask, parts
@@ -37,8 +53,9 @@ def _setup(root):
 
 def _one_ddp_step(rank, world, port, root, result):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world,
-                            init_method=f"tcp://127.0.0.1:{port}")
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world, init_method=f"tcp://127.0.0.1:{port}"
+    )
     try:
         model, x, y, mask, parts = _setup(root)
         ddp = torch.nn.parallel.DistributedDataParallel(model)
@@ -52,12 +69,12 @@ def _one_ddp_step(rank, world, port, root, result):
 
 def _train_ddp(rank, world, port, cfg_kwargs, plan):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world,
-                            init_method=f"tcp://127.0.0.1:{port}")
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world, init_method=f"tcp://127.0.0.1:{port}"
+    )
     try:
         for out, epochs, resume in plan:
-            train(TrainConfig(**cfg_kwargs, out=out, epochs=epochs), resume=resume,
-                  progress=False)
+            train(TrainConfig(**cfg_kwargs, out=out, epochs=epochs), resume=resume, progress=False)
     finally:
         dist.destroy_process_group()
 
@@ -89,8 +106,16 @@ def test_two_processes_take_the_step_of_one_process_on_both_parts(root, tmp_path
 
 
 def test_distributed_run_resumes_like_an_uninterrupted_one(root, tmp_path):
-    base = dict(preset="revgnn-deep", data_root=str(root), device="cpu", num_parts=4,
-                eval_parts=2, num_layers=2, hidden_channels=8, overrides={"dropout": 0.1})
+    base = dict(
+        preset="revgnn-deep",
+        data_root=str(root),
+        device="cpu",
+        num_parts=4,
+        eval_parts=2,
+        num_layers=2,
+        hidden_channels=8,
+        overrides={"dropout": 0.1},
+    )
     full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
     plan = [(full, 3, False), (cut, 2, False), (cut, 3, True)]  # uninterrupted; cut + resume
     mp.spawn(_train_ddp, args=(2, _free_port(), base, plan), nprocs=2, join=True)
@@ -99,13 +124,18 @@ def test_distributed_run_resumes_like_an_uninterrupted_one(root, tmp_path):
     assert full["epoch"] == cut["epoch"] == 3 and len(full["rng"]) == 2
     for name, value in full["model"].items():
         torch.testing.assert_close(cut["model"][name], value, rtol=0, atol=0)
-    strip = lambda rows: [{k: v for k, v in r.items()
-                           if k not in ("epoch_seconds", "config_changes")} for r in rows]
+
+    def strip(rows):
+        skip = ("epoch_seconds", "config_changes")
+        return [{k: v for k, v in r.items() if k not in skip} for r in rows]
+
     assert strip(read_metrics(tmp_path / "full")) == strip(read_metrics(tmp_path / "cut"))
     assert [r["epoch"] for r in read_metrics(tmp_path / "cut")] == [1, 2, 3]
 
 
 def test_parts_must_split_evenly_over_processes(root, tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "rank_and_world", lambda: (0, 3))
-    with pytest.raises(ValueError, match="num_parts=10 must be a multiple of the number of processes \\(3\\)"):
+    with pytest.raises(
+        ValueError, match="num_parts=10 must be a multiple of the number of processes \\(3\\)"
+    ):
         train(TrainConfig(data_root=str(root), out=str(tmp_path), device="cpu"), progress=False)

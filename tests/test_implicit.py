@@ -55,8 +55,6 @@ def test_forward_returns_fixed_point(problem):
     assert z.grad_fn is not None  # re-attached to W, U, b and x by one step
 
 
-
-
 @pytest.mark.parametrize("solver", ["anderson", "broyden", "fixed_point_iteration"])
 def test_implicit_gradient_matches_finite_differences(problem, solver, central_difference):
     f, x, perm, c = problem
@@ -96,8 +94,12 @@ def test_different_forward_and_backward_solvers(problem):
     f, x, perm, c = problem
     z0 = torch.zeros(N, D, dtype=DTYPE)
     deq = DEQFixedPoint(
-        f, solver="anderson", tol=1e-12, max_iter=100,
-        solver_kwargs={"m": 3, "stop_mode": "abs"}, backward_solver="broyden",
+        f,
+        solver="anderson",
+        tol=1e-12,
+        max_iter=100,
+        solver_kwargs={"m": 3, "stop_mode": "abs"},
+        backward_solver="broyden",
     )
     (deq(z0, x, perm, 1.0) * c).sum().backward()
     assert deq.last_forward_info.solver == "anderson"
@@ -239,8 +241,14 @@ def test_same_gradient_as_torchdeq(problem):
         p.grad = None
 
     theirs_deq = torchdeq.get_deq(
-        core="indexing", ift=True, f_solver="broyden", b_solver="broyden",
-        f_max_iter=100, b_max_iter=100, f_tol=1e-12, b_tol=1e-12,
+        core="indexing",
+        ift=True,
+        f_solver="broyden",
+        b_solver="broyden",
+        f_max_iter=100,
+        b_max_iter=100,
+        f_tol=1e-12,
+        b_tol=1e-12,
     )
     # torchdeq treats dim 0 as a batch; our f couples rows, so use one batch entry
     z_out, _ = theirs_deq(lambda z: f(z.view(N, D), x, perm, 1.0).view(1, -1), z0.view(1, -1))

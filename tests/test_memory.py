@@ -9,10 +9,10 @@ from revgnn_edu.models import ResGNN
 
 def test_known_allocation_pattern_exact_bytes():
     def fn():
-        a = torch.empty(1000)          # 4000 B live
-        b = torch.empty(500)           # 6000 B live
-        del a                          # 2000 B live
-        c = torch.empty(2000)          # 10000 B live: the peak
+        a = torch.empty(1000)  # 4000 B live
+        b = torch.empty(500)  # 6000 B live
+        del a  # 2000 B live
+        c = torch.empty(2000)  # 10000 B live: the peak
         return b, c
 
     assert measure_peak_bytes(fn) == 10_000
@@ -42,10 +42,10 @@ def test_sees_memory_kept_on_custom_function_ctx():
 
 def test_sees_storage_freed_by_resize_to_zero():
     def fn():
-        a = torch.empty(5000)                 # 20000 B
-        a.untyped_storage().resize_(0)        # freed in place
-        b = torch.empty(5000)                 # 20000 B: never 40000 live at once
-        a.untyped_storage().resize_(20_000)   # re-allocated: now 40000
+        a = torch.empty(5000)  # 20000 B
+        a.untyped_storage().resize_(0)  # freed in place
+        b = torch.empty(5000)  # 20000 B: never 40000 live at once
+        a.untyped_storage().resize_(20_000)  # re-allocated: now 40000
         return a, b
 
     assert measure_peak_bytes(fn) == 40_000
@@ -56,11 +56,11 @@ def test_sees_storage_freed_by_resize_to_zero():
 def test_tracker_counts_frees_by_autograd():
     x = torch.randn(1000, requires_grad=True)
     with MemoryTracker() as tracker:
-        y = x.exp().sum()          # exp keeps its 4000 B output for backward
+        y = x.exp().sum()  # exp keeps its 4000 B output for backward
         assert tracker.current >= 4000
-        y.backward()               # the saved output and the graph are freed
+        y.backward()  # the saved output and the graph are freed
         del y
-    assert tracker.peak >= 8000    # output + gradient of exp, at least
+    assert tracker.peak >= 8000  # output + gradient of exp, at least
 
 
 def test_bad_backend():
@@ -84,8 +84,7 @@ def test_tracker_agrees_with_cuda_allocator():
 
 def _saved_bytes_of_one_block(layer, h, edge_index, edge_attr):
     """Reference: bytes of the distinct new storages autograd saves for one block."""
-    existing = [h, edge_index, *layer.parameters()] + ([edge_attr] if edge_attr is not None
-                                                       else [])
+    existing = [h, edge_index, *layer.parameters()] + ([edge_attr] if edge_attr is not None else [])
     old = {t.untyped_storage().data_ptr() for t in existing}
     seen = {}
 
@@ -98,8 +97,9 @@ def _saved_bytes_of_one_block(layer, h, edge_index, edge_attr):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = layer(h, edge_index, edge_attr)
     # the block output is kept as well: as the next block's input
-    return sum(seen.values()) + (0 if out.untyped_storage().data_ptr() in seen
-                                 else out.untyped_storage().nbytes())
+    return sum(seen.values()) + (
+        0 if out.untyped_storage().data_ptr() in seen else out.untyped_storage().nbytes()
+    )
 
 
 @pytest.mark.parametrize("conv", ["gen", "gcn"])
@@ -114,6 +114,7 @@ def test_resgnn_peak_grows_linearly_with_depth(conv):
         def step():
             out = model(data.x, data.edge_index, data.edge_attr)
             out.sum().backward()
+
         return step
 
     depths = [2, 4, 8, 16]
@@ -121,9 +122,16 @@ def test_resgnn_peak_grows_linearly_with_depth(conv):
     assert [r["depth"] for r in rows] == depths
     peaks = np.array([r["peak_bytes"] for r in rows], dtype=float)
     # parameter gradients grow with depth too: take them out
-    grads = np.array([sum(p.numel() * 4 for p in ResGNN(16, 32, 4, d, edge_dim=edge_dim,
-                                                        conv=conv).parameters())
-                      for d in depths], dtype=float)
+    grads = np.array(
+        [
+            sum(
+                p.numel() * 4
+                for p in ResGNN(16, 32, 4, d, edge_dim=edge_dim, conv=conv).parameters()
+            )
+            for d in depths
+        ],
+        dtype=float,
+    )
     slope, intercept = np.polyfit(depths, peaks - grads, 1)
     residual = peaks - grads - (slope * np.array(depths) + intercept)
     assert np.abs(residual).max() < 0.02 * peaks.max()  # a straight line
@@ -145,6 +153,7 @@ def test_a_resize_in_another_thread_does_not_change_the_count():
     """Before, the resize_ patch was process-wide: a resize_(0) in another thread
     lowered the measuring thread's count (expected 1 MiB, reported 0)."""
     import threading
+
     other = torch.empty(2**18)  # 1 MiB, the other thread's, alive before the measurement
     kept, resized, go = [], threading.Event(), threading.Event()
 

@@ -60,6 +60,7 @@ def test_plots_draw_one_line_per_series():
 
 def test_fit_seeds_matches_one_run_per_seed():
     from revgnn_edu.node_classification import fit_seeds
+
     data = _with_split(random_graph(200, 1000, 8, num_classes=3, seed=0))
 
     def make(seed):
@@ -76,6 +77,7 @@ def test_fit_seeds_matches_one_run_per_seed():
 
 def test_fit_seeds_bad_input():
     from revgnn_edu.node_classification import fit_seeds
+
     data = _with_split(random_graph(10, 20, 4, num_classes=2))
     make = lambda seed: PlainGNN(4, 8, 2, 2)  # noqa: E731
     with pytest.raises(ValueError, match=r"seeds must be a non-empty list of integers, got \[\]"):

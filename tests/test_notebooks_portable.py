@@ -6,6 +6,7 @@ to machine: the torch build suffix, whether CUDA is there, object addresses, tim
 the contents of ``benchmarks/results`` in compared outputs, an ignored output whose claim
 is not asserted, and execution counts that do not run 1..n.
 """
+
 import json
 import re
 from pathlib import Path
@@ -18,12 +19,17 @@ BUILD_SUFFIX = re.compile(r"\d\+(cpu|cu\d{2,4}|rocm[\d.]*|xpu)\b")
 # "torch.cuda.is_available()", "on cuda:0", "no GPU found", "device: cpu", ...
 CUDA_PRESENCE = re.compile(
     r"(?i)\bcuda\b|\bno gpu\b|\bgpus?\s+(is\s+|are\s+)?(found|available|detected|present|missing)"
-    r"|\b(on|device)\s*[=:]?\s*['\"]?(cpu|cuda|mps)\b")
+    r"|\b(on|device)\s*[=:]?\s*['\"]?(cpu|cuda|mps)\b"
+)
 ADDRESS = re.compile(r"(?<![0-9A-Za-z])0x[0-9a-fA-F]{6,}\b")  # not the 0x400 in "600x400"
 TIMING = re.compile(r"(?<![\w.])\d+(\.\d+)?\s?(s|ms|sec|secs|seconds)\b")
 READS_BENCHMARKS = re.compile(r"benchmarks\W{1,8}results")
-NBVAL_MARKERS = {"NBVAL_IGNORE_OUTPUT", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION",
-                 "NBVAL_SKIP"}
+NBVAL_MARKERS = {
+    "NBVAL_IGNORE_OUTPUT",
+    "NBVAL_CHECK_OUTPUT",
+    "NBVAL_RAISES_EXCEPTION",
+    "NBVAL_SKIP",
+}
 ASSERTS = re.compile(r"\bassert")
 
 
@@ -48,8 +54,11 @@ def _texts(cell):
 
 def _markers(source):
     """nbval's comment markers: a comment line that is exactly the marker's name."""
-    return {line.strip().lstrip("#").strip() for line in source.splitlines()
-            if line.strip().startswith("#")} & NBVAL_MARKERS
+    return {
+        line.strip().lstrip("#").strip()
+        for line in source.splitlines()
+        if line.strip().startswith("#")
+    } & NBVAL_MARKERS
 
 
 def _ignored(source, cell):
@@ -69,7 +78,7 @@ def _matches(pattern, path, compared_only=False):
             continue
         for text in _texts(cell):
             for m in pattern.finditer(text):
-                context = text[max(0, m.start() - 40):m.end() + 20].replace("\n", " | ")
+                context = text[max(0, m.start() - 40) : m.end() + 20].replace("\n", " | ")
                 found.append(f"cell {index}: {context!r}")
     return found
 
@@ -103,8 +112,10 @@ def test_no_output_shows_a_memory_address(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_no_compared_output_is_a_timing(path):
     found = _matches(TIMING, path, compared_only=True)
-    assert not found, (f"{path.name} compares a timing digit for digit (mark the cell "
-                       f"# NBVAL_IGNORE_OUTPUT and assert the claim): {found}")
+    assert not found, (
+        f"{path.name} compares a timing digit for digit (mark the cell "
+        f"# NBVAL_IGNORE_OUTPUT and assert the claim): {found}"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -124,55 +135,79 @@ def test_benchmark_results_are_not_compared(path):
 def test_nbval_markers_are_spelled_as_nbval_reads_them(path):
     """nbval honours `# NBVAL_IGNORE_OUTPUT` only as the whole comment: a line such as
     `# NBVAL_IGNORE_OUTPUT (accuracies)` is silently compared digit for digit."""
-    found = [f"cell {index}: {line.strip()!r}" for index, source, _ in _cells(path)
-             for line in source.splitlines()
-             if line.strip().startswith("#") and "NBVAL" in line
-             and line.strip().lstrip("#").strip() not in NBVAL_MARKERS]
+    found = [
+        f"cell {index}: {line.strip()!r}"
+        for index, source, _ in _cells(path)
+        for line in source.splitlines()
+        if line.strip().startswith("#")
+        and "NBVAL" in line
+        and line.strip().lstrip("#").strip() not in NBVAL_MARKERS
+    ]
     assert not found, f"{path.name}: comments nbval does not read as markers: {found}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_every_ignored_output_asserts_its_claim(path):
-    found = [f"cell {index}: {source.splitlines()[1:2]}"
-             for index, source, cell in _cells(path)
-             if _ignored(source, cell) and not ASSERTS.search(_code_only(source))]
+    found = [
+        f"cell {index}: {source.splitlines()[1:2]}"
+        for index, source, cell in _cells(path)
+        if _ignored(source, cell) and not ASSERTS.search(_code_only(source))
+    ]
     assert not found, f"{path.name}: # NBVAL_IGNORE_OUTPUT cells without an assert: {found}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_execution_counts_run_one_to_n(path):
-    counts = [cell.get("execution_count") for _, source, cell in _cells(path)
-              if source.strip()]
+    counts = [cell.get("execution_count") for _, source, cell in _cells(path) if source.strip()]
     assert counts == list(range(1, len(counts) + 1)), (
         f"{path.name}: execution counts {counts} (re-execute it top to bottom with "
-        f"`make notebooks NB={path.name}`)")
+        f"`make notebooks NB={path.name}`)"
+    )
 
 
-@pytest.mark.parametrize("source, ignored", [
-    ("# NBVAL_IGNORE_OUTPUT\nprint(acc)", True), ("  #NBVAL_IGNORE_OUTPUT\nx", True),
-    ("# NBVAL_IGNORE_OUTPUT (accuracies)\nprint(acc)", False),
-    ("print('# NBVAL_IGNORE_OUTPUT')", False), ("print(acc)", False),
-])
+@pytest.mark.parametrize(
+    "source, ignored",
+    [
+        ("# NBVAL_IGNORE_OUTPUT\nprint(acc)", True),
+        ("  #NBVAL_IGNORE_OUTPUT\nx", True),
+        ("# NBVAL_IGNORE_OUTPUT (accuracies)\nprint(acc)", False),
+        ("print('# NBVAL_IGNORE_OUTPUT')", False),
+        ("print(acc)", False),
+    ],
+)
 def test_ignored_cells_are_recognised_as_nbval_does(source, ignored):
     assert _ignored(source, {}) == ignored
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("torch 2.13.0+cpu", BUILD_SUFFIX), ("torch 2.13.0+cu126", BUILD_SUFFIX),
-    ("CUDA available: False", CUDA_PRESENCE), ("trained on cuda:0", CUDA_PRESENCE),
-    ("no GPU measurement recorded", CUDA_PRESENCE), ("torch 2.13.0 on cpu", CUDA_PRESENCE),
-    ("<Linear object at 0x7f3a2c1b4d90>", ADDRESS),
-    ("epoch took 0.70 s per epoch", TIMING), ("elapsed 12 ms", TIMING),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("torch 2.13.0+cpu", BUILD_SUFFIX),
+        ("torch 2.13.0+cu126", BUILD_SUFFIX),
+        ("CUDA available: False", CUDA_PRESENCE),
+        ("trained on cuda:0", CUDA_PRESENCE),
+        ("no GPU measurement recorded", CUDA_PRESENCE),
+        ("torch 2.13.0 on cpu", CUDA_PRESENCE),
+        ("<Linear object at 0x7f3a2c1b4d90>", ADDRESS),
+        ("epoch took 0.70 s per epoch", TIMING),
+        ("elapsed 12 ms", TIMING),
+    ],
+)
 def test_the_patterns_catch_what_they_are_for(text, pattern):
     assert pattern.search(text)
 
 
-@pytest.mark.parametrize("text, pattern", [
-    ("<Figure size 600x400 with 1 Axes>", ADDRESS), ("1,234 parameters", TIMING),
-    ("Cora: 2,708 nodes, 7 classes", CUDA_PRESENCE), ("Table 1 (1.5 GiB)", TIMING),
-    ("40.08 MiB", TIMING), ("layers 8, 16, 32", BUILD_SUFFIX),
-    ("the paper trained on one GPU", CUDA_PRESENCE),
-])
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("<Figure size 600x400 with 1 Axes>", ADDRESS),
+        ("1,234 parameters", TIMING),
+        ("Cora: 2,708 nodes, 7 classes", CUDA_PRESENCE),
+        ("Table 1 (1.5 GiB)", TIMING),
+        ("40.08 MiB", TIMING),
+        ("layers 8, 16, 32", BUILD_SUFFIX),
+        ("the paper trained on one GPU", CUDA_PRESENCE),
+    ],
+)
 def test_the_patterns_leave_ordinary_outputs_alone(text, pattern):
     assert not pattern.search(text)

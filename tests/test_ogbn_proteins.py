@@ -203,8 +203,13 @@ def test_fake_labels_are_learnable_from_the_graph(loaded):
 def test_fake_is_deterministic(tmp_path, fake_root):
     a = make_fake_ogbn_proteins(tmp_path / "a", NUM_NODES, NUM_EDGES, seed=0)
     b = make_fake_ogbn_proteins(tmp_path / "b", NUM_NODES, NUM_EDGES, seed=1)
-    for name in ("raw/edge.csv.gz", "raw/edge-feat.csv.gz", "raw/node-label.csv.gz",
-                 "raw/node_species.csv.gz", "split/species/test.csv.gz"):
+    for name in (
+        "raw/edge.csv.gz",
+        "raw/edge-feat.csv.gz",
+        "raw/node-label.csv.gz",
+        "raw/node_species.csv.gz",
+        "split/species/test.csv.gz",
+    ):
         here, there = a / "ogbn_proteins" / name, fake_root / "ogbn_proteins" / name
         assert here.read_bytes() == there.read_bytes(), name
     edges = "ogbn_proteins/raw/edge.csv.gz"
@@ -358,21 +363,38 @@ def test_a_failed_download_is_retried_by_the_next_call(tmp_path, monkeypatch):
 
 def _rewrite(root, name, values, float_format=None):
     frame = pd.DataFrame(values)
-    frame.to_csv(Path(root) / "ogbn_proteins" / name, header=False, index=False,
-                 float_format=float_format, compression="gzip")
+    frame.to_csv(
+        Path(root) / "ogbn_proteins" / name,
+        header=False,
+        index=False,
+        float_format=float_format,
+        compression="gzip",
+    )
 
 
-@pytest.mark.parametrize("damage,name,problem", [
-    ("short_labels", "raw/node-label.csv.gz",
-     rf"labels of shape \({NUM_NODES - 5}, {NUM_TASKS}\), expected \({NUM_NODES}, {NUM_TASKS}\)"),
-    ("split_out_of_range", "split/species/test.csv.gz",
-     rf"node ids in \d+\.\.{NUM_NODES + 7}, expected 0\.\.{NUM_NODES - 1}"),
-    ("nan_edge_feature", "raw/edge-feat.csv.gz", "NaN or infinite edge features"),
-    ("overlapping_splits", "split/species/valid.csv.gz",
-     "3 nodes of the valid split are also in the train split"),
-])
-def test_inconsistent_files_are_refused_at_load_naming_the_file(fake_copy, damage, name,
-                                                                problem):
+@pytest.mark.parametrize(
+    "damage,name,problem",
+    [
+        (
+            "short_labels",
+            "raw/node-label.csv.gz",
+            rf"labels of shape \({NUM_NODES - 5}, {NUM_TASKS}\), "
+            rf"expected \({NUM_NODES}, {NUM_TASKS}\)",
+        ),
+        (
+            "split_out_of_range",
+            "split/species/test.csv.gz",
+            rf"node ids in \d+\.\.{NUM_NODES + 7}, expected 0\.\.{NUM_NODES - 1}",
+        ),
+        ("nan_edge_feature", "raw/edge-feat.csv.gz", "NaN or infinite edge features"),
+        (
+            "overlapping_splits",
+            "split/species/valid.csv.gz",
+            "3 nodes of the valid split are also in the train split",
+        ),
+    ],
+)
+def test_inconsistent_files_are_refused_at_load_naming_the_file(fake_copy, damage, name, problem):
     if damage == "short_labels":
         _rewrite(fake_copy, name, read_raw(fake_copy, name)[:-5])
     elif damage == "split_out_of_range":

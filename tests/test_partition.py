@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.data import Data
 
 import revgnn_edu.data.partition as partition_module
 from revgnn_edu.data.partition import (
@@ -9,7 +10,6 @@ from revgnn_edu.data.partition import (
     multi_view_predict,
     random_partition,
 )
-from torch_geometric.data import Data
 
 
 @pytest.fixture
@@ -110,8 +110,9 @@ def test_induced_subgraphs_chunked_scan_matches_brute_force(graph, monkeypatch):
 
 
 def test_induced_subgraphs_graph_without_edges():
-    subs = induced_subgraphs(torch.empty(2, 0, dtype=torch.long), torch.tensor([0, 1, 0]), 2,
-                             torch.empty(0, 4))
+    subs = induced_subgraphs(
+        torch.empty(2, 0, dtype=torch.long), torch.tensor([0, 1, 0]), 2, torch.empty(0, 4)
+    )
     assert [s.node_ids.tolist() for s in subs] == [[0, 2], [1]]
     assert all(s.edge_index.shape == (2, 0) and s.edge_attr.shape == (0, 4) for s in subs)
 
@@ -244,14 +245,13 @@ def test_multi_view_predict_runs_without_grad_and_checks_output(graph):
         multi_view_predict(lambda sub: torch.zeros(1, 2), graph)
 
 
-def test_multi_view_predict_reuses_a_loader_without_checking_the_edges_again(graph,
-                                                                          monkeypatch):
-    loader = RandomPartitionLoader(graph.edge_index, graph.num_nodes, 4,
-                                   edge_attr=graph.edge_attr)
+def test_multi_view_predict_reuses_a_loader_without_checking_the_edges_again(graph, monkeypatch):
+    loader = RandomPartitionLoader(graph.edge_index, graph.num_nodes, 4, edge_attr=graph.edge_attr)
     checks = []
     real = partition_module._to_int32
-    monkeypatch.setattr(partition_module, "_to_int32",
-                        lambda *args: checks.append(1) or real(*args))
+    monkeypatch.setattr(
+        partition_module, "_to_int32", lambda *args: checks.append(1) or real(*args)
+    )
 
     def predict(sub):
         return sub.edge_attr.sum() + sub.node_ids[:, None].float()

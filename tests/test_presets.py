@@ -2,18 +2,25 @@ import pytest
 import torch
 
 from revgnn_edu.models import ResGNN, RevGNN
-from revgnn_edu.models.presets import (PRESETS, PROTEINS_IN_CHANNELS, ProteinsNodeEncoder,
-                                       build_model)
+from revgnn_edu.models.presets import (
+    PRESETS,
+    PROTEINS_IN_CHANNELS,
+    ProteinsNodeEncoder,
+    build_model,
+)
 
 
 def _count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("preset,params,layers,width", [
-    ("revgnn-deep", 20_031_384, 1001, 80),   # OGB leaderboard counts
-    ("revgnn-wide", 68_471_608, 448, 224),
-])
+@pytest.mark.parametrize(
+    "preset,params,layers,width",
+    [
+        ("revgnn-deep", 20_031_384, 1001, 80),  # OGB leaderboard counts
+        ("revgnn-wide", 68_471_608, 448, 224),
+    ],
+)
 def test_published_parameter_counts(preset, params, layers, width):
     with torch.device("meta"):  # no memory, no initialisation cost
         model = build_model(preset)
@@ -41,9 +48,18 @@ def test_112_layer_family(preset):
 
 def test_every_preset_is_listed_with_its_family():
     assert set(PRESETS) == {
-        "revgnn-deep", "revgnn-wide", "resgnn-112-64", "revgnn-112-64", "revgnn-112-80",
-        "revgnn-112-224", "wt-revgnn-112-64", "wt-revgnn-112-80", "wt-revgnn-112-224",
-        "deq-gnn-64", "deq-gnn-224"}
+        "revgnn-deep",
+        "revgnn-wide",
+        "resgnn-112-64",
+        "revgnn-112-64",
+        "revgnn-112-80",
+        "revgnn-112-224",
+        "wt-revgnn-112-64",
+        "wt-revgnn-112-80",
+        "wt-revgnn-112-224",
+        "deq-gnn-64",
+        "deq-gnn-224",
+    }
 
 
 def test_shrunk_preset_runs_forward_and_backward():
@@ -59,27 +75,36 @@ def test_shrunk_preset_runs_forward_and_backward():
 def test_proteins_node_encoder_by_hand():
     enc = ProteinsNodeEncoder(4)
     x = torch.rand(3, PROTEINS_IN_CHANNELS)
-    by_hand = enc.lin(torch.cat([x[:, :8], x[:, 8:] @ enc.species.weight.t() + enc.species.bias], 1))
+    by_hand = enc.lin(
+        torch.cat([x[:, :8], x[:, 8:] @ enc.species.weight.t() + enc.species.bias], 1)
+    )
     assert torch.allclose(enc(x), by_hand)
     assert _count(enc) == 8 * 8 + 8 + 16 * 4 + 4
 
 
 def test_unknown_preset_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'; valid presets: revgnn-deep"):
+    with pytest.raises(
+        ValueError, match="unknown preset 'revgnn-huge'; valid presets: revgnn-deep"
+    ):
         build_model("revgnn-huge")
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_builds_shrunk_and_trains_a_step(preset):
     from revgnn_edu.models import DEQGNN, WTRevGNN
+
     model = build_model(preset, num_layers=2, hidden_channels=16, num_tasks=4)
     family = PRESETS[preset].family
     expected = {"ResGNN": ResGNN, "RevGNN": RevGNN, "WT-RevGNN": WTRevGNN, "DEQ-GNN": DEQGNN}
     assert type(model) is expected[family]
     x = torch.cat([torch.rand(20, 8), torch.eye(8)[torch.randint(0, 8, (20,))]], dim=1)
-    step = lambda: model(x, torch.randint(0, 20, (2, 60)), torch.rand(60, 8))
+
+    def step():
+        return model(x, torch.randint(0, 20, (2, 60)), torch.rand(60, 8))
+
     if family == "DEQ-GNN":  # 2 solver iterations cannot converge: it must say so
         from revgnn_edu.solvers import ConvergenceWarning
+
         with pytest.warns(ConvergenceWarning, match="did not converge after 2 iterations"):
             out = step()
             out.sum().backward()
@@ -89,13 +114,16 @@ def test_every_preset_builds_shrunk_and_trains_a_step(preset):
     assert out.shape == (20, 4)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
-    (dict(num_layers=-3), "num_layers must be a positive integer, got -3"),
-    (dict(hidden_channels=0), "hidden_channels must be a positive integer, got 0"),
-    (dict(hidden_channels=-8), "hidden_channels must be a positive integer, got -8"),
-    (dict(num_tasks=0), "num_tasks must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+        (dict(num_layers=-3), "num_layers must be a positive integer, got -3"),
+        (dict(hidden_channels=0), "hidden_channels must be a positive integer, got 0"),
+        (dict(hidden_channels=-8), "hidden_channels must be a positive integer, got -8"),
+        (dict(num_tasks=0), "num_tasks must be a positive integer, got 0"),
+    ],
+)
 def test_build_model_rejects_zero_and_negative_sizes(kwargs, match):
     # 0 used to mean "the preset's value" (num_layers or spec.num_layers)
     with pytest.raises(ValueError, match=match):
@@ -104,6 +132,7 @@ def test_build_model_rejects_zero_and_negative_sizes(kwargs, match):
 
 def _all_model_classes():
     from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
+
     return [PlainGNN, ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN]
 
 
@@ -127,6 +156,7 @@ def test_one_constructor_contract(cls):
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_predict_preset_parameters_counts_build_model(preset):
     from revgnn_edu.complexity import predict_preset_parameters
+
     with torch.device("meta"):
         model = build_model(preset)
     assert predict_preset_parameters(preset) == _count(model)
@@ -134,6 +164,7 @@ def test_predict_preset_parameters_counts_build_model(preset):
 
 def test_predict_preset_parameters_published_counts():
     from revgnn_edu.complexity import predict_preset_parameters
+
     assert predict_preset_parameters("revgnn-deep") == 20_031_384
     assert predict_preset_parameters("revgnn-wide") == 68_471_608
     with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'"):
@@ -142,6 +173,7 @@ def test_predict_preset_parameters_published_counts():
 
 def test_preset_families_are_the_class_families():
     from revgnn_edu.models import FAMILIES, family_name
+
     for spec in PRESETS.values():
         assert spec.family in FAMILIES
     assert family_name("wt-revgnn") == family_name("WTRevGNN") == "WT-RevGNN"
@@ -152,15 +184,32 @@ def test_preset_families_are_the_class_families():
 def _every_module():
     """One instance of every module class of the package."""
     from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
-    from revgnn_edu.nn import (DEQFixedPoint, DEQGraphBlock, GNNBlock, GroupReversible,
-                               ResBlock, SharedDropout)
-    return [PlainGNN(6, 8, 3, 2), ResGNN(6, 8, 3, 2, edge_dim=4), RevGNN(6, 8, 3, 2),
-            RevGNN(6, 8, 3, 2, edge_dim=4, fold_edge_encoder=True),
-            WTResGNN(6, 8, 3, 2), WTRevGNN(6, 8, 3, 2, edge_dim=4),
-            DEQGNN(6, 8, 3, 2, edge_dim=4), build_model("revgnn-112-64", num_layers=2),
-            GNNBlock(4, edge_dim=3), ResBlock(4), DEQGraphBlock(4),
-            GroupReversible([GNNBlock(4), GNNBlock(4)]),
-            DEQFixedPoint(DEQGraphBlock(4)), ProteinsNodeEncoder(4), SharedDropout(0.1)]
+    from revgnn_edu.nn import (
+        DEQFixedPoint,
+        DEQGraphBlock,
+        GNNBlock,
+        GroupReversible,
+        ResBlock,
+        SharedDropout,
+    )
+
+    return [
+        PlainGNN(6, 8, 3, 2),
+        ResGNN(6, 8, 3, 2, edge_dim=4),
+        RevGNN(6, 8, 3, 2),
+        RevGNN(6, 8, 3, 2, edge_dim=4, fold_edge_encoder=True),
+        WTResGNN(6, 8, 3, 2),
+        WTRevGNN(6, 8, 3, 2, edge_dim=4),
+        DEQGNN(6, 8, 3, 2, edge_dim=4),
+        build_model("revgnn-112-64", num_layers=2),
+        GNNBlock(4, edge_dim=3),
+        ResBlock(4),
+        DEQGraphBlock(4),
+        GroupReversible([GNNBlock(4), GNNBlock(4)]),
+        DEQFixedPoint(DEQGraphBlock(4)),
+        ProteinsNodeEncoder(4),
+        SharedDropout(0.1),
+    ]
 
 
 @pytest.mark.parametrize("module", _every_module(), ids=lambda m: type(m).__name__)

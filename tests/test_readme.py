@@ -1,4 +1,5 @@
 """The README's results block is generated from benchmarks/results, never typed by hand."""
+
 import subprocess
 import sys
 from pathlib import Path

@@ -53,6 +53,7 @@ def test_gen_message_by_hand():
 
 def test_block_accepts_any_pyg_conv(graph32):
     from torch_geometric.nn import GraphConv
+
     block = GNNBlock(8, conv=lambda i, o: GraphConv(i, o))
     assert block(torch.randn(30, 8), graph32.edge_index).shape == (30, 8)
 
@@ -63,11 +64,14 @@ def test_plain_gnn_two_layer_is_gcn(graph32):
     assert model(graph32.x, graph32.edge_index).shape == (30, 3)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
-    (dict(hidden_channels=2.5), "hidden_channels must be a positive integer, got 2.5"),
-    (dict(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+        (dict(hidden_channels=2.5), "hidden_channels must be a positive integer, got 2.5"),
+        (dict(dropout=1.0), r"dropout must be in \[0, 1\), got 1.0"),
+    ],
+)
 def test_resgnn_bad_arguments(kwargs, match):
     args = dict(in_channels=6, hidden_channels=8, out_channels=3, num_layers=2)
     args.update(kwargs)

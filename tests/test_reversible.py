@@ -28,9 +28,12 @@ def make_stack(num_layers, num_groups, dropout=0.0, memory_efficient=True, seed=
     torch.manual_seed(seed)
     drops = [SharedDropout(dropout) for _ in range(num_groups)]
     layers = nn.ModuleList(
-        GroupReversible([GNNBlock(D // num_groups, "gen", edge_dim=F_E, dropout=drop)
-                         for drop in drops], memory_efficient=memory_efficient)
-        for _ in range(num_layers)).double()
+        GroupReversible(
+            [GNNBlock(D // num_groups, "gen", edge_dim=F_E, dropout=drop) for drop in drops],
+            memory_efficient=memory_efficient,
+        )
+        for _ in range(num_layers)
+    ).double()
     return layers, drops
 
 
@@ -92,13 +95,18 @@ def test_gradients_match_ordinary_autograd(coupling_graph, num_groups, num_layer
     for memory_efficient in (True, False):
         layers, drops = make_stack(num_layers, num_groups, 0.2, memory_efficient)
         set_masks(drops, coupling_graph.x, 0.2)
-        results.append(grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight))
+        results.append(
+            grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)
+        )
     (out, gx, ge, gp), (out_ref, gx_ref, ge_ref, gp_ref) = results
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx, gx_ref, rtol=0, atol=1e-10)
     torch.testing.assert_close(ge, ge_ref, rtol=0, atol=1e-10)
-    assert len(gp) == len(gp_ref) == num_layers * sum(
-        1 for _ in make_stack(1, num_groups)[0].parameters())
+    assert (
+        len(gp)
+        == len(gp_ref)
+        == num_layers * sum(1 for _ in make_stack(1, num_groups)[0].parameters())
+    )
     for g, g_ref in zip(gp, gp_ref):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
 
@@ -109,8 +117,15 @@ def test_gradients_match_in_float32(coupling_graph):
     results = []
     for memory_efficient in (True, False):
         layers, _ = make_stack(8, 2, memory_efficient=memory_efficient)
-        results.append(grads_of(layers.float(), coupling_graph, coupling_graph.x.float(),
-                                coupling_graph.edge_attr.float(), weight))
+        results.append(
+            grads_of(
+                layers.float(),
+                coupling_graph,
+                coupling_graph.x.float(),
+                coupling_graph.edge_attr.float(),
+                weight,
+            )
+        )
     for a, b in zip(results[0][1:3] + tuple(results[0][3]), results[1][1:3] + tuple(results[1][3])):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
@@ -128,9 +143,13 @@ def test_matches_pyg_group_add_rev(coupling_graph, num_groups, dropout):
     for drop, m in zip(their_drops, mask.chunk(num_groups, dim=1)):
         drop.set_mask(m)  # the same mask (deepcopy gave each copied block its own module)
     weight = torch.randn(12, D, dtype=torch.float64)
-    out, gx, ge, gp = grads_of([ours], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)
+    out, gx, ge, gp = grads_of(
+        [ours], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight
+    )
     # (grads_of gives GroupAddRev a private copy of x: it frees its input's storage)
-    out_pyg, gx_pyg, ge_pyg, gp_pyg = grads_of([theirs], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)
+    out_pyg, gx_pyg, ge_pyg, gp_pyg = grads_of(
+        [theirs], coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight
+    )
     torch.testing.assert_close(out, out_pyg, rtol=0, atol=1e-12)
     torch.testing.assert_close(gx, gx_pyg, rtol=0, atol=1e-10)
     torch.testing.assert_close(ge, ge_pyg, rtol=0, atol=1e-10)
@@ -172,8 +191,9 @@ def test_kept_intermediate_outputs_stay_readable_in_a_subprocess():
         assert all(torch.equal(h, c) for h, c in zip(hs, copies))
         print("readable", float(sum(h.sum() for h in hs)) == float(sum(c.sum() for c in copies)))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "readable True"
 
@@ -206,7 +226,9 @@ def test_in_place_change_of_an_output_raises(coupling_graph):
 # -- backward twice -------------------------------------------------------------------
 def test_second_backward_raises(coupling_graph):
     layers, _ = make_stack(2, 2)
-    loss = run(layers, coupling_graph.x.clone().requires_grad_(), coupling_graph, coupling_graph.edge_attr).sum()
+    loss = run(
+        layers, coupling_graph.x.clone().requires_grad_(), coupling_graph, coupling_graph.edge_attr
+    ).sum()
     loss.backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
@@ -233,12 +255,18 @@ def test_ordinary_dropout_inside_a_block_is_replayed(coupling_graph):
     def grads(memory_efficient, preserve_rng_state=None):
         torch.manual_seed(0)
         layers = nn.ModuleList(
-            GroupReversible(lambda i: GNNBlock(D // 2, edge_dim=F_E, dropout=0.5),
-                            num_groups=2, memory_efficient=memory_efficient,
-                            preserve_rng_state=preserve_rng_state)
-            for _ in range(2)).double()
+            GroupReversible(
+                lambda i: GNNBlock(D // 2, edge_dim=F_E, dropout=0.5),
+                num_groups=2,
+                memory_efficient=memory_efficient,
+                preserve_rng_state=preserve_rng_state,
+            )
+            for _ in range(2)
+        ).double()
         torch.manual_seed(1)
-        return grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)[1]
+        return grads_of(layers, coupling_graph, coupling_graph.x, coupling_graph.edge_attr, weight)[
+            1
+        ]
 
     reference = grads(memory_efficient=False)
     torch.testing.assert_close(grads(True), reference, rtol=0, atol=1e-10)
@@ -260,18 +288,27 @@ class _Widen(nn.Module):
 def test_block_that_changes_the_shape_raises():
     layer = GroupReversible([_Widen(), _Widen()])
     x = torch.randn(5, 8, requires_grad=True)
-    with pytest.raises(ValueError, match=r"returned shape \(5, 5\) for an input of shape "
-                                         r"\(5, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"returned shape \(5, 5\) for an input of shape "
+        r"\(5, 4\)",
+    ):
         layer(x, torch.randint(0, 5, (2, 8)))
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(blocks=[GNNBlock(4)]), ValueError, "num_groups must be at least 2, got 1"),
-    (dict(blocks=[GNNBlock(4)] * 2, num_groups=3), ValueError,
-     "num_groups=3 but 2 blocks were given"),
-    (dict(blocks=lambda i: GNNBlock(4)), ValueError, "num_groups is required"),
-    (dict(blocks=GNNBlock(4), num_groups=2), TypeError, "got a single GNNBlock"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(blocks=[GNNBlock(4)]), ValueError, "num_groups must be at least 2, got 1"),
+        (
+            dict(blocks=[GNNBlock(4)] * 2, num_groups=3),
+            ValueError,
+            "num_groups=3 but 2 blocks were given",
+        ),
+        (dict(blocks=lambda i: GNNBlock(4)), ValueError, "num_groups is required"),
+        (dict(blocks=GNNBlock(4), num_groups=2), TypeError, "got a single GNNBlock"),
+    ],
+)
 def test_bad_construction(kwargs, error, match):
     with pytest.raises(error, match=match):
         GroupReversible(**kwargs)
@@ -302,8 +339,11 @@ def test_shared_dropout_errors():
     with pytest.raises(RuntimeError, match="has no mask"):
         drop(torch.ones(3, 2))
     drop.resample(torch.ones(3, 2))
-    with pytest.raises(ValueError, match=r"mask has shape \(3, 2\) but the input has "
-                                         r"shape \(4, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mask has shape \(3, 2\) but the input has "
+        r"shape \(4, 2\)",
+    ):
         drop(torch.ones(4, 2))
     with pytest.raises(ValueError, match=r"must be in \[0, 1\), got 1.0"):
         SharedDropout(1.0)
@@ -329,10 +369,12 @@ def test_bfloat16_autocast_rebuilds_and_matches_ordinary_autograd():
         return torch.cat([p.grad.flatten() for p in model.parameters()])
 
     reference = grads(False, amp=False)  # float32
-    err = {eff: ((grads(eff, amp=True) - reference).norm() / reference.norm()).item()
-           for eff in (True, False)}
-    assert err[False] < 0.05 and err[True] < 0.05        # bfloat16-level error (~1%)
-    assert err[True] < 2 * err[False] + 0.005            # no worse than ordinary autograd
+    err = {
+        eff: ((grads(eff, amp=True) - reference).norm() / reference.norm()).item()
+        for eff in (True, False)
+    }
+    assert err[False] < 0.05 and err[True] < 0.05  # bfloat16-level error (~1%)
+    assert err[True] < 2 * err[False] + 0.005  # no worse than ordinary autograd
 
 
 # -- randomness that is not a SharedDropout is replayed in training (issue 11.2) ------
@@ -341,6 +383,7 @@ def test_functional_dropout_inside_a_block_is_replayed(coupling_graph):
     the default preserve_rng_state=None replayed only nn.Dropout modules, and the
     gradients were 73-91% off."""
     from torch_geometric.nn import GATConv
+
     torch.manual_seed(0)
     blocks = [GNNBlock(D // 2, lambda i, o: GATConv(i, o, dropout=0.5)) for _ in range(2)]
     layer = GroupReversible(blocks).double()
@@ -358,14 +401,12 @@ def test_functional_dropout_inside_a_block_is_replayed(coupling_graph):
     layer.zero_grad()
     torch.manual_seed(1)
     layer(x, ei).pow(2).sum().backward()
-    off = max(((p.grad - g).norm() / g.norm()).item()
-              for p, g in zip(layer.parameters(), grads[1]))
+    off = max(((p.grad - g).norm() / g.norm()).item() for p, g in zip(layer.parameters(), grads[1]))
     assert off > 0.1
 
 
 # -- create_graph=True (issue 11.4) ---------------------------------------------------
-def test_create_graph_gives_first_order_gradients_and_a_clear_second_order_error(
-        coupling_graph):
+def test_create_graph_gives_first_order_gradients_and_a_clear_second_order_error(coupling_graph):
     """Before: 'A view was created in no_grad mode ...' even for first-order gradients."""
     layers, _ = make_stack(2, 2)
     ref = copy.deepcopy(layers)
@@ -378,8 +419,10 @@ def test_create_graph_gives_first_order_gradients_and_a_clear_second_order_error
     ref_loss = run(ref, coupling_graph.x, coupling_graph, e).pow(2).sum()
     for g, g_ref in zip(grads, torch.autograd.grad(ref_loss, list(ref.parameters()))):
         torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-11)
-    with pytest.raises(RuntimeError, match="differentiate twice a function that was "
-                                           "marked with @once_differentiable"):
+    with pytest.raises(
+        RuntimeError,
+        match="differentiate twice a function that was marked with @once_differentiable",
+    ):
         sum(g.pow(2).sum() for g in grads).backward()
 
 
@@ -405,9 +448,7 @@ def test_batchnorm_statistics_are_updated_once_per_step(coupling_graph):
         m(x, coupling_graph.edge_index).pow(2).sum().backward()
     for block, block_ref in zip(layer.blocks, ref.blocks):
         assert int(block.bn.num_batches_tracked) == 1
-        torch.testing.assert_close(block.bn.running_mean, block_ref.bn.running_mean,
-                                   rtol=0, atol=0)
-        torch.testing.assert_close(block.bn.running_var, block_ref.bn.running_var,
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(block.bn.running_mean, block_ref.bn.running_mean, rtol=0, atol=0)
+        torch.testing.assert_close(block.bn.running_var, block_ref.bn.running_var, rtol=0, atol=0)
     for p, p_ref in zip(layer.parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-9, atol=1e-11)

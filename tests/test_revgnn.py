@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch_geometric.nn import GraphConv, GroupAddRev
 
-from revgnn_edu.data import random_graph
 from revgnn_edu.complexity import measure_activation_bytes
+from revgnn_edu.data import random_graph
 from revgnn_edu.models import ResGNN
 from revgnn_edu.models.revgnn import RevGNN
 
@@ -22,23 +22,25 @@ def twin(model):
 @pytest.mark.parametrize("conv", ["gen", "sage"])
 def test_shapes_and_repr(graph, num_groups, num_layers, conv, step):
     edge_dim = 4 if conv == "gen" else None
-    model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=edge_dim,
-                   dropout=0.1, conv=conv).double()
+    model = RevGNN(
+        6, 12, 3, num_layers, num_groups=num_groups, edge_dim=edge_dim, dropout=0.1, conv=conv
+    ).double()
     out, grads = step(model, graph)
     assert out.shape == (30, 3)
     assert all(g is not None for g in grads)
     assert len(model.layers) == num_layers
     assert model.layers[0].num_groups == num_groups
-    assert str(model).startswith(f"RevGNN(\n  6, 12, 3, num_layers={num_layers}, "
-                                 f"num_groups={num_groups}, memory_efficient=True\n")
+    assert str(model).startswith(
+        f"RevGNN(\n  6, 12, 3, num_layers={num_layers}, "
+        f"num_groups={num_groups}, memory_efficient=True\n"
+    )
 
 
 @pytest.mark.parametrize("num_groups", [2, 3, 4])
 @pytest.mark.parametrize("num_layers", [1, 4])
 def test_gradients_match_ordinary_autograd(graph, num_groups, num_layers, step):
     torch.manual_seed(0)
-    model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4,
-                   dropout=0.2).double()
+    model = RevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4, dropout=0.2).double()
     out, grads = step(model, graph)
     out_ref, grads_ref = step(twin(model), graph)
     torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
@@ -98,8 +100,9 @@ def test_shared_dropout_one_mask_per_forward_pass(graph):
     blocks = [block for layer in model.layers for block in layer.blocks]
     assert all(b.dropout is model.group_dropouts[i % 2] for i, b in enumerate(blocks))
     model.eval()
-    torch.testing.assert_close(model(graph.x, graph.edge_index),
-                               model(graph.x, graph.edge_index), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model(graph.x, graph.edge_index), model(graph.x, graph.edge_index), rtol=0, atol=0
+    )
 
 
 def test_parameters_per_layer():
@@ -130,12 +133,17 @@ def test_any_pyg_conv(graph, step):
         torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(hidden_channels=10, num_groups=3), "hidden_channels=10 must split into "
-                                             "num_groups=3 equal groups"),
-    (dict(num_groups=1), "num_groups=1"),
-    (dict(num_groups=0), "num_groups must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (
+            dict(hidden_channels=10, num_groups=3),
+            "hidden_channels=10 must split into num_groups=3 equal groups",
+        ),
+        (dict(num_groups=1), "num_groups=1"),
+        (dict(num_groups=0), "num_groups must be a positive integer, got 0"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     args = dict(in_channels=6, hidden_channels=12, out_channels=3, num_layers=2)
     args.update(kwargs)
@@ -150,7 +158,8 @@ def test_activation_memory_does_not_grow_with_depth():
         for depth in (4, 32):
             torch.manual_seed(0)
             mem[cls.__name__, depth] = measure_activation_bytes(
-                cls(8, 16, 3, depth, edge_dim=4, dropout=0.1), graph)
+                cls(8, 16, 3, depth, edge_dim=4, dropout=0.1), graph
+            )
     assert mem["RevGNN", 32] <= 1.05 * mem["RevGNN", 4]
     assert mem["ResGNN", 32] > 4 * mem["ResGNN", 4]
 
@@ -163,8 +172,11 @@ def test_folded_edge_encoder_is_the_same_function_with_the_same_parameters(memor
     models = []
     for fold in (False, True):
         torch.manual_seed(0)
-        models.append(RevGNN(6, 12, 3, 3, edge_dim=4, fold_edge_encoder=fold,
-                             memory_efficient=memory_efficient).double())
+        models.append(
+            RevGNN(
+                6, 12, 3, 3, edge_dim=4, fold_edge_encoder=fold, memory_efficient=memory_efficient
+            ).double()
+        )
     plain, folded = models
     assert folded.fold_edge_encoder and not plain.fold_edge_encoder
     assert [n for n, _ in plain.named_parameters()] == [n for n, _ in folded.named_parameters()]
@@ -183,6 +195,7 @@ def test_folded_edge_encoder_is_the_same_function_with_the_same_parameters(memor
 
 def test_folding_needs_a_gen_block_with_an_edge_projection():
     from revgnn_edu.nn import GNNBlock
+
     with pytest.raises(ValueError, match="edge_encoder folding needs a GENConv block"):
         GNNBlock(8, "gcn", edge_encoder=torch.nn.Linear(4, 16))
 
@@ -190,8 +203,10 @@ def test_folding_needs_a_gen_block_with_an_edge_projection():
 # -- each forward pass's dropout mask travels with its own autograd state (issue 11.1) --
 def _two_graphs(graph, n_second):
     from revgnn_edu.data import random_graph
-    return graph, random_graph(n_second, 100, 6, edge_dim=4, num_classes=3, seed=7,
-                               dtype=torch.float64)
+
+    return graph, random_graph(
+        n_second, 100, 6, edge_dim=4, num_classes=3, seed=7, dtype=torch.float64
+    )
 
 
 def _loss(model, g):
@@ -218,9 +233,11 @@ def test_dropout_mask_travels_with_its_forward_pass(graph, cls, n_second, run):
     backward recomputation used the last forward's mask (gradients 24-43% off), raised
     a mask-shape error for another node count, or 'no mask' after an eval pass."""
     from revgnn_edu.models import WTRevGNN
+
     torch.manual_seed(0)
-    model = {"RevGNN": RevGNN, "WTRevGNN": WTRevGNN}[cls](6, 12, 3, 2, edge_dim=4,
-                                                         dropout=0.5).double()
+    model = {"RevGNN": RevGNN, "WTRevGNN": WTRevGNN}[cls](
+        6, 12, 3, 2, edge_dim=4, dropout=0.5
+    ).double()
     ref = twin(model)
     g1, g2 = _two_graphs(graph, n_second)
     for m in (model, ref):
@@ -233,15 +250,19 @@ def test_dropout_mask_travels_with_its_forward_pass(graph, cls, n_second, run):
 # -- edge features are checked in both directions (issue 11.3) --------------------------
 def _all_models():
     from revgnn_edu.models import DEQGNN, PlainGNN, WTResGNN, WTRevGNN
+
     return [PlainGNN, ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN]
 
 
 @pytest.mark.parametrize("cls", _all_models(), ids=lambda c: c.__name__)
 def test_edge_features_given_to_a_model_without_edge_dim(graph32, cls):
     model = cls(6, 8, 3, 2)
-    with pytest.raises(ValueError, match=rf"{cls.__name__} takes no edge features \(it was "
-                                         r"built without edge_dim\), but edge_attr of "
-                                         r"shape \(120, 4\) was given"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__} takes no edge features \(it was "
+        r"built without edge_dim\), but edge_attr of "
+        r"shape \(120, 4\) was given",
+    ):
         model(graph32.x, graph32.edge_index, graph32.edge_attr)
 
 
@@ -250,24 +271,29 @@ def test_edge_features_missing_or_of_the_wrong_shape(graph32, cls):
     model = cls(6, 8, 3, 2, edge_dim=4)
     x, ei, e = graph32.x, graph32.edge_index, graph32.edge_attr
     name = cls.__name__
-    with pytest.raises(ValueError, match=f"{name} was built with edge_dim=4 but edge_attr "
-                                         "is None"):
+    with pytest.raises(ValueError, match=f"{name} was built with edge_dim=4 but edge_attr is None"):
         model(x, ei)
-    with pytest.raises(ValueError, match=rf"{name}: edge_attr must have shape \(num_edges, "
-                                         r"4\), got \(120, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}: edge_attr must have shape \(num_edges, "
+        r"4\), got \(120, 5\)",
+    ):
         model(x, ei, torch.randn(120, 5))
-    with pytest.raises(ValueError, match=f"{name}: edge_attr has 119 rows but edge_index "
-                                         "has 120 edges"):
+    with pytest.raises(
+        ValueError, match=f"{name}: edge_attr has 119 rows but edge_index has 120 edges"
+    ):
         model(x, ei, e[:119])
 
 
 def test_a_block_without_edge_dim_refuses_edge_features(graph32):
     from revgnn_edu.nn import GNNBlock
+
     block = GNNBlock(4, "gen")  # GENConv would use the raw features as messages
     with pytest.raises(ValueError, match="GNNBlock takes no edge features"):
         block(torch.randn(30, 4), graph32.edge_index, torch.randn(120, 4))
-    with pytest.raises(ValueError, match="conv GCNConv takes no edge features, but "
-                                         "edge_dim=4 was given"):
+    with pytest.raises(
+        ValueError, match="conv GCNConv takes no edge features, but edge_dim=4 was given"
+    ):
         GNNBlock(4, "gcn", edge_dim=4)
 
 
@@ -277,9 +303,11 @@ def test_folded_and_unfolded_checkpoints_are_interchangeable(graph, cls):
     """Before, the shared encoder was registered again in every block: 248 instead of
     208 state-dict keys for 10 layers, and checkpoints did not load across the flag."""
     from revgnn_edu.models import WTRevGNN
+
     make = {"RevGNN": RevGNN, "WTRevGNN": WTRevGNN}[cls]
-    plain, folded = (make(6, 12, 3, 10, edge_dim=4, fold_edge_encoder=f).double()
-                     for f in (False, True))
+    plain, folded = (
+        make(6, 12, 3, 10, edge_dim=4, fold_edge_encoder=f).double() for f in (False, True)
+    )
     assert list(plain.state_dict()) == list(folded.state_dict())
     if cls == "RevGNN":
         assert len(plain.state_dict()) == 208
@@ -287,9 +315,12 @@ def test_folded_and_unfolded_checkpoints_are_interchangeable(graph, cls):
         dst.load_state_dict(src.state_dict())  # strict: the same keys and shapes
         dst.eval(), src.eval()
         with torch.no_grad():
-            torch.testing.assert_close(dst(graph.x, graph.edge_index, graph.edge_attr),
-                                       src(graph.x, graph.edge_index, graph.edge_attr),
-                                       rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(
+                dst(graph.x, graph.edge_index, graph.edge_attr),
+                src(graph.x, graph.edge_index, graph.edge_attr),
+                rtol=1e-10,
+                atol=1e-12,
+            )
 
 
 def test_checkpoints_with_the_old_per_block_encoder_copies_still_load(graph):
@@ -299,10 +330,13 @@ def test_checkpoints_with_the_old_per_block_encoder_copies_still_load(graph):
         for i in range(2):
             for name in ("weight", "bias"):
                 state[f"layers.{l}.blocks.{i}.edge_encoder.{name}"] = state[
-                    f"edge_encoder.{name}"].clone()
+                    f"edge_encoder.{name}"
+                ].clone()
     fresh = RevGNN(6, 12, 3, 2, edge_dim=4, fold_edge_encoder=True).double()
     fresh.load_state_dict(state)  # strict
     fresh.eval(), folded.eval()
     with torch.no_grad():
-        torch.testing.assert_close(fresh(graph.x, graph.edge_index, graph.edge_attr),
-                                   folded(graph.x, graph.edge_index, graph.edge_attr))
+        torch.testing.assert_close(
+            fresh(graph.x, graph.edge_index, graph.edge_attr),
+            folded(graph.x, graph.edge_index, graph.edge_attr),
+        )

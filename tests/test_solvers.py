@@ -77,9 +77,7 @@ def test_anderson_and_broyden_beat_fixed_point_iteration_on_ill_conditioned_map(
     f = lambda z: A @ z + b  # noqa: E731
     z0 = torch.zeros(50, dtype=DTYPE)
     tol = 1e-8
-    results = {
-        solver.__name__: solver(f, z0, tol=tol, max_iter=3000) for solver in ALL_SOLVERS
-    }
+    results = {solver.__name__: solver(f, z0, tol=tol, max_iter=3000) for solver in ALL_SOLVERS}
     iterations = {name: info.iterations for name, (_, info) in results.items()}
     for name, (z, info) in results.items():
         assert info.converged, name

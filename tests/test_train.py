@@ -3,16 +3,25 @@ from pathlib import Path
 
 import pytest
 import torch
-
 import torch.nn.functional as F
 
 from revgnn_edu.data import make_fake_ogbn_proteins
-from revgnn_edu.train import (CHECKPOINT, METRICS, NonFiniteLossError, TrainConfig,
-                              atomic_save, evaluate_checkpoint, load_checkpoint, main,
-                              read_metrics, train)
+from revgnn_edu.train import (
+    CHECKPOINT,
+    METRICS,
+    NonFiniteLossError,
+    TrainConfig,
+    atomic_save,
+    evaluate_checkpoint,
+    load_checkpoint,
+    main,
+    read_metrics,
+    train,
+)
 
-SMALL = dict(preset="revgnn-deep", num_layers=3, hidden_channels=16, device="cpu",
-             num_parts=2, eval_parts=2)
+SMALL = dict(
+    preset="revgnn-deep", num_layers=3, hidden_channels=16, device="cpu", num_parts=2, eval_parts=2
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +36,34 @@ def _cfg(root, out, **kw):
 
 
 def _comparable(rows):  # what a resumed run must reproduce
-    return [{k: v for k, v in r.items() if k not in ("epoch_seconds", "config_changes")}
-            for r in rows]
+    return [
+        {k: v for k, v in r.items() if k not in ("epoch_seconds", "config_changes")} for r in rows
+    ]
 
 
 def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
-    code = main(["--preset", "revgnn-deep", "--num-layers", "2", "--hidden-channels", "8",
-                 "--data-root", str(fake_root), "--epochs", "2", "--out", str(tmp_path),
-                 "--device", "cpu", "--num-parts", "2", "--no-progress",
-                 "--fold-edge-encoder"])
+    code = main(
+        [
+            "--preset",
+            "revgnn-deep",
+            "--num-layers",
+            "2",
+            "--hidden-channels",
+            "8",
+            "--data-root",
+            str(fake_root),
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--num-parts",
+            "2",
+            "--no-progress",
+            "--fold-edge-encoder",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["epochs_done"] == 2 and 0.0 <= summary["best_valid"] <= 1.0
@@ -70,7 +98,9 @@ def test_resumed_run_follows_the_uninterrupted_trajectory(fake_root, tmp_path):
     assert full["epoch"] == cut["epoch"] == 4
     for name, value in full["model"].items():
         assert torch.equal(value, cut["model"][name]), name
-    assert _comparable(read_metrics(tmp_path / "full")) == _comparable(read_metrics(tmp_path / "cut"))
+    assert _comparable(read_metrics(tmp_path / "full")) == _comparable(
+        read_metrics(tmp_path / "cut")
+    )
 
 
 def test_resume_drops_log_lines_written_after_the_checkpoint(fake_root, tmp_path):
@@ -106,8 +136,9 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(fake_root, tmp_path,
-                                                                      monkeypatch):
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(
+    fake_root, tmp_path, monkeypatch
+):
     real = F.binary_cross_entropy_with_logits
     calls = []
 
@@ -140,19 +171,46 @@ def test_missing_dataset_file_is_named(tmp_path, capsys):
     root = make_fake_ogbn_proteins(tmp_path / "data", num_nodes=100, num_edges=500, seed=1)
     missing = next(Path(root).rglob("edge.csv.gz"))
     missing.unlink()
-    code = main(["--data-root", str(root), "--epochs", "1", "--out", str(tmp_path / "run"),
-                 "--num-layers", "1", "--hidden-channels", "8", "--device", "cpu",
-                 "--no-progress"])
+    code = main(
+        [
+            "--data-root",
+            str(root),
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--num-layers",
+            "1",
+            "--hidden-channels",
+            "8",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert code == 1
     assert "edge.csv.gz" in capsys.readouterr().err
 
 
 # -- 3. --resume: fixed fields must match, changeable ones change and are logged --------
-def test_resume_refuses_a_different_architecture_listing_every_difference(fake_root, tmp_path,
-                                                                        capsys):
+def test_resume_refuses_a_different_architecture_listing_every_difference(
+    fake_root, tmp_path, capsys
+):
     train(_cfg(fake_root, tmp_path, epochs=1), progress=False)
-    code = main(["--out", str(tmp_path), "--resume", "--epochs", "2", "--num-layers", "5",
-                 "--num-parts", "4", "--no-progress"])
+    code = main(
+        [
+            "--out",
+            str(tmp_path),
+            "--resume",
+            "--epochs",
+            "2",
+            "--num-layers",
+            "5",
+            "--num-parts",
+            "4",
+            "--no-progress",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "num_layers: checkpoint 3, asked 5" in err and "num_parts: checkpoint 2, asked 4" in err
@@ -162,8 +220,12 @@ def test_resume_refuses_a_different_architecture_listing_every_difference(fake_r
 def test_resume_changes_the_learning_rate_and_logs_it(fake_root, tmp_path):
     train(_cfg(fake_root, tmp_path, epochs=1, lr=0.01), progress=False)
     # only the flags given change: data root, device, architecture come from the checkpoint
-    assert main(["--out", str(tmp_path), "--resume", "--epochs", "3", "--lr", "0.002",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            ["--out", str(tmp_path), "--resume", "--epochs", "3", "--lr", "0.002", "--no-progress"]
+        )
+        == 0
+    )
     rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[1]["config_changes"] == {"epochs": [1, 3], "lr": [0.01, 0.002]}
@@ -174,14 +236,17 @@ def test_resume_changes_the_learning_rate_and_logs_it(fake_root, tmp_path):
 
 
 # -- 4. 0 and negatives are errors, not "the preset's default" --------------------------
-@pytest.mark.parametrize("flag,value,message", [
-    ("--num-layers", "0", "num_layers must be a positive integer, got 0"),
-    ("--hidden-channels", "-8", "hidden_channels must be a positive integer, got -8"),
-    ("--epochs", "0", "epochs must be a positive integer, got 0"),
-    ("--lr", "1e38", "lr must be in (0, 1]"),
-    ("--lr", "nan", "lr must be a positive finite number, got nan"),
-    ("--num-parts", "two", "expected an integer, got 'two'"),
-])
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--num-layers", "0", "num_layers must be a positive integer, got 0"),
+        ("--hidden-channels", "-8", "hidden_channels must be a positive integer, got -8"),
+        ("--epochs", "0", "epochs must be a positive integer, got 0"),
+        ("--lr", "1e38", "lr must be in (0, 1]"),
+        ("--lr", "nan", "lr must be a positive finite number, got nan"),
+        ("--num-parts", "two", "expected an integer, got 'two'"),
+    ],
+)
 def test_bad_numbers_are_rejected_by_the_command_line(flag, value, message, capsys):
     assert main([flag, value]) == 2
     assert message in capsys.readouterr().err
@@ -197,6 +262,7 @@ def test_every_config_field_but_overrides_is_a_flag():
     from dataclasses import fields
 
     from revgnn_edu.train.config import build_parser
+
     flags = {a.dest for a in build_parser()._actions}
     assert {f.name for f in fields(TrainConfig)} - flags == {"overrides"}
     assert {"clip", "node_aggr", "fold_edge_encoder"} <= flags
@@ -205,16 +271,22 @@ def test_every_config_field_but_overrides_is_a_flag():
 # -- 9. messages that say what happened ------------------------------------------------
 def test_nan_in_the_first_epoch_does_not_claim_a_checkpoint(fake_root, tmp_path, monkeypatch):
     real = F.binary_cross_entropy_with_logits
-    monkeypatch.setattr(F, "binary_cross_entropy_with_logits",
-                        lambda logits, target: real(logits, target) * float("nan"))
+    monkeypatch.setattr(
+        F,
+        "binary_cross_entropy_with_logits",
+        lambda logits, target: real(logits, target) * float("nan"),
+    )
     with pytest.raises(NonFiniteLossError) as err:
         train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
-    assert "at epoch 1, step 0" in str(err.value) and "No checkpoint was written yet" in str(err.value)
+    assert "at epoch 1, step 0" in str(err.value) and "No checkpoint was written yet" in str(
+        err.value
+    )
     assert "epoch 0" not in str(err.value) and not (tmp_path / CHECKPOINT).exists()
 
 
 def test_nan_first_seen_in_evaluation_names_the_epoch(fake_root, tmp_path, monkeypatch):
     import revgnn_edu.train.loop as loop
+
     real = loop.multi_view_predict
     calls = []
 
@@ -246,11 +318,32 @@ def test_the_nan_advice_works(fake_root, tmp_path, monkeypatch):
 
 
 # -- 11. DEQ: every solve is counted and logged --------------------------------------
-def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(fake_root, tmp_path,
-                                                                         capsys):
-    code = main(["--preset", "deq-gnn-64", "--num-layers", "2", "--hidden-channels", "8",
-                 "--data-root", str(fake_root), "--epochs", "2", "--out", str(tmp_path),
-                 "--device", "cpu", "--num-parts", "2", "--eval-parts", "2", "--no-progress"])
+def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(
+    fake_root, tmp_path, capsys
+):
+    code = main(
+        [
+            "--preset",
+            "deq-gnn-64",
+            "--num-layers",
+            "2",
+            "--hidden-channels",
+            "8",
+            "--data-root",
+            str(fake_root),
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--num-parts",
+            "2",
+            "--eval-parts",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
 """Weight-tied ResGNN and RevGNN: one block's weights at every layer."""
+
 import copy
 
 import pytest
@@ -21,8 +22,9 @@ def test_shapes_repr_and_one_set_of_weights(graph, cls, num_layers, step):
     model = cls(6, 12, 3, num_layers, edge_dim=4, dropout=0.1).double()
     out, grads = step(model, graph, params=False)
     assert out.shape == (30, 3)
-    assert all(g is not None and g.shape == t.shape
-               for g, t in zip(grads, (graph.x, graph.edge_attr)))
+    assert all(
+        g is not None and g.shape == t.shape for g, t in zip(grads, (graph.x, graph.edge_attr))
+    )
     assert all(p.grad is not None for p in model.parameters())
     head = f"{cls.__name__}(\n  6, 12, 3, num_layers={num_layers}"
     assert str(model).startswith(head)
@@ -31,8 +33,10 @@ def test_shapes_repr_and_one_set_of_weights(graph, cls, num_layers, step):
     assert len(tied) == 1
 
 
-@pytest.mark.parametrize("cls,kwargs", [(WTResGNN, {}), (WTRevGNN, {"num_groups": 3}),
-                                        (WTRevGNN, {"num_groups": 4, "edge_dim": 8})])
+@pytest.mark.parametrize(
+    "cls,kwargs",
+    [(WTResGNN, {}), (WTRevGNN, {"num_groups": 3}), (WTRevGNN, {"num_groups": 4, "edge_dim": 8})],
+)
 def test_parameter_count_does_not_depend_on_depth(cls, kwargs):
     counts = {L: count(cls(16, 24, 5, L, **kwargs)) for L in (1, 2, 10, 100)}
     assert len(set(counts.values())) == 1, counts
@@ -52,8 +56,9 @@ def test_wt_resgnn_is_a_resgnn_with_equal_layers(graph, step):
     torch.manual_seed(0)
     wt = WTResGNN(6, 12, 3, 4, edge_dim=4).double()
     res = ResGNN(6, 12, 3, 4, edge_dim=4).double()
-    res.load_state_dict({k: v for k, v in wt.state_dict().items()
-                         if not k.startswith("block.")}, strict=False)
+    res.load_state_dict(
+        {k: v for k, v in wt.state_dict().items() if not k.startswith("block.")}, strict=False
+    )
     tie(res, wt.block, lambda m: m.layers)
     out, grads = step(wt, graph, params=False)
     out_ref, grads_ref = step(res, graph, params=False)
@@ -70,8 +75,7 @@ def test_wt_resgnn_is_a_resgnn_with_equal_layers(graph, step):
 @pytest.mark.parametrize("num_layers", [1, 4])
 def test_wt_revgnn_gradients_match_ordinary_autograd(graph, num_groups, num_layers, step):
     torch.manual_seed(0)
-    model = WTRevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4,
-                     dropout=0.2).double()
+    model = WTRevGNN(6, 12, 3, num_layers, num_groups=num_groups, edge_dim=4, dropout=0.2).double()
     ref = copy.deepcopy(model)
     ref.memory_efficient = False
     assert model.memory_efficient and not ref.memory_efficient
@@ -88,8 +92,9 @@ def test_wt_revgnn_is_a_revgnn_with_equal_layers(graph, step):
     torch.manual_seed(0)
     wt = WTRevGNN(6, 12, 3, 3, edge_dim=4, dropout=0.3).double()
     rev = RevGNN(6, 12, 3, 3, edge_dim=4, dropout=0.3).double()
-    rev.load_state_dict({k: v for k, v in wt.state_dict().items()
-                         if not k.startswith("layer.")}, strict=False)
+    rev.load_state_dict(
+        {k: v for k, v in wt.state_dict().items() if not k.startswith("layer.")}, strict=False
+    )
     tie(rev, wt.layer, lambda m: m.layers)
     out, grads = step(wt, graph, params=False)
     out_ref, grads_ref = step(rev, graph, params=False)  # same seed: the same shared dropout mask
@@ -112,8 +117,9 @@ def test_wt_revgnn_draws_one_mask_per_forward_pass(graph):
     assert not torch.allclose(out1, out2)  # a new mask for a new forward pass
     model.eval()
     assert all(d.mask is not None for d in model.group_dropouts)
-    torch.testing.assert_close(model(graph.x, graph.edge_index),
-                               model(graph.x, graph.edge_index), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model(graph.x, graph.edge_index), model(graph.x, graph.edge_index), rtol=0, atol=0
+    )
     assert all(d.mask is None for d in model.group_dropouts)
 
 
@@ -131,12 +137,17 @@ def test_wt_revgnn_folded_edge_encoder_is_the_same_function(graph, step):
         torch.testing.assert_close(p_f.grad, p.grad, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(hidden_channels=10, num_groups=3), "hidden_channels=10 must split into "
-                                             "num_groups=3 equal groups"),
-    (dict(num_groups=1), "num_groups=1"),
-    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (
+            dict(hidden_channels=10, num_groups=3),
+            "hidden_channels=10 must split into num_groups=3 equal groups",
+        ),
+        (dict(num_groups=1), "num_groups=1"),
+        (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     args = dict(in_channels=6, hidden_channels=12, out_channels=3, num_layers=2)
     args.update(kwargs)

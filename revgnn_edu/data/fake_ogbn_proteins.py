@@ -5,6 +5,7 @@ r"""A small ogbn-proteins look-alike written in ogb's own raw file format.
 like the real dataset, without a network. Tests, notebooks and the trainer's examples use
 it as a stand-in.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -17,8 +18,15 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
-from .ogbn_proteins import (_FAKE_MARKER, _RELEASE_FILE, NUM_EDGE_FEATURES, NUM_SPECIES,
-                            NUM_TASKS, SPECIES_TAXONOMY_IDS, aggregate_edge_features)
+from .ogbn_proteins import (
+    _FAKE_MARKER,
+    _RELEASE_FILE,
+    NUM_EDGE_FEATURES,
+    NUM_SPECIES,
+    NUM_TASKS,
+    SPECIES_TAXONOMY_IDS,
+    aggregate_edge_features,
+)
 
 __all__ = ["make_fake_ogbn_proteins"]
 
@@ -46,19 +54,21 @@ def _write_csv_gz(path: Path, values, decimals: int = 0) -> None:
     if not np.array_equal(ints, arr):
         raise ValueError(f"{path.name}: non-integer values need decimals > 0")
     if ints.size and ints.min() < 0:
-        raise ValueError(f"{path.name}: only non-negative numbers are written, got "
-                         f"{int(ints.min())}")
+        raise ValueError(
+            f"{path.name}: only non-negative numbers are written, got {int(ints.min())}"
+        )
     width = max(len(str(int(ints.max()))) if ints.size else 1, decimals + 1)
     powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
     # mtime=0 keeps the gzip bytes identical for identical content
     with gzip.GzipFile(filename=path, mode="wb", compresslevel=1, mtime=0) as f:
         for start in range(0, ints.shape[0], 1 << 18):
-            block = ints[start:start + (1 << 18)]
+            block = ints[start : start + (1 << 18)]
             chars = (block[..., None] // powers) % 10 + ord("0")  # (rows, cols, width)
             if decimals:
                 point = np.full(block.shape + (1,), ord("."))
-                chars = np.concatenate([chars[..., :width - decimals], point,
-                                        chars[..., width - decimals:]], axis=-1)
+                chars = np.concatenate(
+                    [chars[..., : width - decimals], point, chars[..., width - decimals :]], axis=-1
+                )
             sep = np.full(block.shape + (1,), ord(","))
             sep[:, -1] = ord("\n")
             f.write(np.concatenate([chars, sep], axis=-1).astype(np.uint8).tobytes())

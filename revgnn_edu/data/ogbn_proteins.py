@@ -18,6 +18,7 @@ takes; :func:`split_proteins_node_input` undoes it. The real files come from ogb
 download, which needs a network; :mod:`revgnn_edu.data.fake_ogbn_proteins` writes a small
 stand-in in the same format.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,10 +38,21 @@ from torch_geometric.utils import scatter
 
 from .paths import data_root
 
-__all__ = ["NAME", "NUM_TASKS", "NUM_EDGE_FEATURES", "NUM_SPECIES", "NODE_INPUT_CHANNELS",
-           "SPECIES_TAXONOMY_IDS", "ogb_safe_load", "species_to_index",
-           "aggregate_edge_features", "proteins_node_input", "split_proteins_node_input",
-           "mean_rocauc", "load_ogbn_proteins"]
+__all__ = [
+    "NAME",
+    "NUM_TASKS",
+    "NUM_EDGE_FEATURES",
+    "NUM_SPECIES",
+    "NODE_INPUT_CHANNELS",
+    "SPECIES_TAXONOMY_IDS",
+    "ogb_safe_load",
+    "species_to_index",
+    "aggregate_edge_features",
+    "proteins_node_input",
+    "split_proteins_node_input",
+    "mean_rocauc",
+    "load_ogbn_proteins",
+]
 
 NAME = "ogbn-proteins"
 NUM_TASKS = 112
@@ -147,8 +159,7 @@ def aggregate_edge_features(
         raise ValueError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
     if edge_attr.size(0) != edge_index.size(1):
         raise ValueError(
-            f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
-            f"{edge_index.size(1)} edges"
+            f"edge_attr has {edge_attr.size(0)} rows but edge_index has {edge_index.size(1)} edges"
         )
     reduce = "sum" if reduce == "add" else reduce
     return scatter(edge_attr, edge_index[0], dim=0, dim_size=num_nodes, reduce=reduce)
@@ -169,8 +180,9 @@ def proteins_node_input(data) -> Tensor:
         - **output:** :math:`(N, 16)`
     """
     if data.x.dim() != 2 or data.x.size(1) != NUM_EDGE_FEATURES:
-        raise ValueError(f"data.x must have shape (N, {NUM_EDGE_FEATURES}), "
-                         f"got {tuple(data.x.shape)}")
+        raise ValueError(
+            f"data.x must have shape (N, {NUM_EDGE_FEATURES}), got {tuple(data.x.shape)}"
+        )
     species = torch.nn.functional.one_hot(data.species.long(), NUM_SPECIES).to(data.x.dtype)
     return torch.cat([data.x, species], dim=-1)
 
@@ -233,7 +245,8 @@ def _missing_files_message(root: Path, dataset_dir: Path, missing: list[Path]) -
         f"ogbn-proteins files not found:\n{names}\n"
         f"Looked in root {root} (the root argument, else $REVGNN_EDU_DATA, else "
         f"~/.cache/revgnn_edu). load_ogbn_proteins downloads only into a folder "
-        f"without any ogbn-proteins files. Without internet, download {_URL}, unzip it and rename the folder 'proteins' to "
+        f"without any ogbn-proteins files. Without internet, download {_URL}, unzip it "
+        f"and rename the folder 'proteins' to "
         f"'{dataset_dir.name}' (or let ogb do it: "
         f"PygNodePropPredDataset('ogbn-proteins', root=...)), then copy that folder into "
         f"{root} or point REVGNN_EDU_DATA at its parent. For a small stand-in, use "
@@ -329,8 +342,10 @@ def load_ogbn_proteins(
         except Exception as err:
             if dataset_dir.exists() and not _holds_files(dataset_dir):
                 shutil.rmtree(dataset_dir)  # so that the next call tries again
-            raise FileNotFoundError(f"downloading ogbn-proteins into {root} failed ({err}).\n"
-                                    + _missing_files_message(root, dataset_dir, missing)) from err
+            raise FileNotFoundError(
+                f"downloading ogbn-proteins into {root} failed ({err}).\n"
+                + _missing_files_message(root, dataset_dir, missing)
+            ) from err
         missing = [p for p in needed if not p.exists()]
     if missing:
         raise FileNotFoundError(_missing_files_message(root, dataset_dir, missing))
@@ -351,8 +366,7 @@ def load_ogbn_proteins(
                 f"could not read ogbn-proteins raw file {culprit[0]}: {culprit[1]}"
             ) from err
         raise RuntimeError(
-            f"could not process the ogbn-proteins raw files in {dataset_dir / 'raw'} "
-            f"({err!r})"
+            f"could not process the ogbn-proteins raw files in {dataset_dir / 'raw'} ({err!r})"
         ) from err
 
     try:
@@ -384,8 +398,9 @@ def load_ogbn_proteins(
     return data, split_idx
 
 
-def _check_consistent(graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Path,
-                      processed: Path) -> None:
+def _check_consistent(
+    graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Path, processed: Path
+) -> None:
     """Check once, at load time, that the files agree with each other.
 
     Inconsistent files would otherwise load and fail much later (an ``IndexError`` in
@@ -393,8 +408,7 @@ def _check_consistent(graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Pa
     """
     raw = dataset_dir / "raw"
     split_dir = dataset_dir / "split" / "species"
-    also = (f" (read through {processed}: after fixing the raw file, delete it to "
-            f"rebuild it)")
+    also = f" (read through {processed}: after fixing the raw file, delete it to rebuild it)"
 
     def fail(path: Path, problem: str):
         cached = also if path.parent == raw else ""  # ogb reads the splits every time
@@ -405,31 +419,44 @@ def _check_consistent(graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Pa
     y = graph.y
     if y is None or y.dim() != 2 or y.size(0) != num_nodes or y.size(1) != NUM_TASKS:
         shape = None if y is None else tuple(y.shape)
-        fail(raw / "node-label.csv.gz",
-             f"labels of shape {shape}, expected ({num_nodes}, {NUM_TASKS}) for {counts}")
+        fail(
+            raw / "node-label.csv.gz",
+            f"labels of shape {shape}, expected ({num_nodes}, {NUM_TASKS}) for {counts}",
+        )
     if bool(((y != 0) & (y != 1)).any()):
         fail(raw / "node-label.csv.gz", "labels other than 0 and 1")
     if graph.node_species.numel() != num_nodes:
-        fail(raw / "node_species.csv.gz",
-             f"{graph.node_species.numel()} rows, expected one per node for {counts}")
+        fail(
+            raw / "node_species.csv.gz",
+            f"{graph.node_species.numel()} rows, expected one per node for {counts}",
+        )
     edge_index = graph.edge_index
     if edge_index.numel():
         low, high = (int(v) for v in torch.aminmax(edge_index))
         if low < 0 or high >= num_nodes:
-            fail(raw / "edge.csv.gz",
-                 f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}")
-    if edge_attr.dim() != 2 or edge_attr.size(1) != NUM_EDGE_FEATURES \
-            or edge_attr.size(0) != edge_index.size(1):
-        fail(raw / "edge-feat.csv.gz",
-             f"edge features of shape {tuple(edge_attr.shape)}, expected "
-             f"({edge_index.size(1)}, {NUM_EDGE_FEATURES}), one row per edge")
+            fail(
+                raw / "edge.csv.gz",
+                f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}",
+            )
+    if (
+        edge_attr.dim() != 2
+        or edge_attr.size(1) != NUM_EDGE_FEATURES
+        or edge_attr.size(0) != edge_index.size(1)
+    ):
+        fail(
+            raw / "edge-feat.csv.gz",
+            f"edge features of shape {tuple(edge_attr.shape)}, expected "
+            f"({edge_index.size(1)}, {NUM_EDGE_FEATURES}), one row per edge",
+        )
     for start in range(0, edge_attr.size(0), 1 << 22):  # chunks: no 79M x 8 temporary
-        chunk = edge_attr[start:start + (1 << 22)]
+        chunk = edge_attr[start : start + (1 << 22)]
         bad = ~torch.isfinite(chunk)
         if bool(bad.any()):
             row = start + int(bad.any(1).nonzero()[0])
-            fail(raw / "edge-feat.csv.gz",
-                 f"NaN or infinite edge features (first at directed edge {row})")
+            fail(
+                raw / "edge-feat.csv.gz",
+                f"NaN or infinite edge features (first at directed edge {row})",
+            )
     seen = torch.zeros(num_nodes, dtype=torch.uint8)
     for code, name in enumerate(("train", "valid", "test"), 1):
         idx = split_idx.get(name)
@@ -445,6 +472,9 @@ def _check_consistent(graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Pa
         if bool(earlier.any()):
             other = ("train", "valid", "test")[int(earlier.max()) - 1]
             both = int((earlier > 0).sum())
-            fail(path, f"{both} nodes of the {name} split are also in the {other} split "
-                       f"({split_dir / (other + '.csv.gz')}); the splits must not overlap")
+            fail(
+                path,
+                f"{both} nodes of the {name} split are also in the {other} split "
+                f"({split_dir / (other + '.csv.gz')}); the splits must not overlap",
+            )
         seen[idx] = code

@@ -12,9 +12,11 @@ edges: one pass over the edges yields all parts' subgraphs. On ogbn-proteins' si
 5 s for PyG's RandomNodeLoader, which scans all edges once per part
 (benchmarks/bench_partition.py).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,9 +47,7 @@ def _check_num_parts(num_nodes: int, num_parts: int) -> None:
     if num_nodes < 1:
         raise ValueError(f"num_nodes must be at least 1, got {num_nodes}")
     if not 1 <= num_parts <= num_nodes:
-        raise ValueError(
-            f"num_parts must be between 1 and num_nodes={num_nodes}, got {num_parts}"
-        )
+        raise ValueError(f"num_parts must be between 1 and num_nodes={num_nodes}, got {num_parts}")
 
 
 def random_partition(
@@ -144,8 +144,7 @@ def induced_subgraphs(
 def _check_edge_attr(edge_index: Tensor, edge_attr: Tensor | None) -> None:
     if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
         raise ValueError(
-            f"edge_attr has {edge_attr.size(0)} rows but edge_index has "
-            f"{edge_index.size(1)} edges"
+            f"edge_attr has {edge_attr.size(0)} rows but edge_index has {edge_index.size(1)} edges"
         )
 
 
@@ -156,8 +155,17 @@ def _gather_rows(src: Tensor, index: np.ndarray) -> Tensor:
     return src.index_select(0, torch.from_numpy(index).to(src.device))
 
 
-_NUMPY_DTYPES = {torch.float16, torch.float32, torch.float64, torch.int8, torch.uint8,
-                 torch.int16, torch.int32, torch.int64, torch.bool}
+_NUMPY_DTYPES = {
+    torch.float16,
+    torch.float32,
+    torch.float64,
+    torch.int8,
+    torch.uint8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.bool,
+}
 
 
 # Edges are scanned in chunks this long: the chunk's part ids (1 byte per edge) stay in

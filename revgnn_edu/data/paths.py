@@ -1,4 +1,5 @@
 """Where revgnn_edu keeps datasets: one rule for every loader."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The Planetoid citation graphs (Cora, CiteSeer, PubMed) through PyG."""
+
 from __future__ import annotations
 
 import os
@@ -57,27 +58,38 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> Data:
 
     canonical = {n.lower(): n for n in PLANETOID_NAMES}
     if not isinstance(name, str) or name.lower() not in canonical:
-        raise ValueError(f"unknown Planetoid dataset {name!r}; expected one of "
-                         f"{', '.join(PLANETOID_NAMES)}")
+        raise ValueError(
+            f"unknown Planetoid dataset {name!r}; expected one of {', '.join(PLANETOID_NAMES)}"
+        )
     name = canonical[name.lower()]
     explicit = root is not None or bool(os.environ.get(ENV_VAR))
     base = data_root(root)
     if explicit and not base.is_dir():  # a typo must not create folders
         where = "the root argument" if root is not None else f"${ENV_VAR}"
-        raise FileNotFoundError(f"the data directory {base} ({where}) does not exist or is "
-                                f"not a folder; expected planetoid/{name}/raw inside it")
+        raise FileNotFoundError(
+            f"the data directory {base} ({where}) does not exist or is "
+            f"not a folder; expected planetoid/{name}/raw inside it"
+        )
     folder = base / "planetoid"
     raw = folder / name / "raw"
     if raw.exists() and not os.access(folder / name, os.W_OK):
         folder = _writable_copy(base, name)
     try:
         dataset = Planetoid(str(folder), name)
-    except (pickle.UnpicklingError, EOFError, ValueError, UnicodeDecodeError,
-            IndexError, AttributeError) as err:  # a damaged raw file
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        UnicodeDecodeError,
+        IndexError,
+        AttributeError,
+    ) as err:  # a damaged raw file
         path = _failing_file(err) or raw
-        raise RuntimeError(f"could not read the {name} raw file {path} "
-                           f"({type(err).__name__}: {err}); it is damaged or truncated: "
-                           f"replace it with a fresh copy") from err
+        raise RuntimeError(
+            f"could not read the {name} raw file {path} "
+            f"({type(err).__name__}: {err}); it is damaged or truncated: "
+            f"replace it with a fresh copy"
+        ) from err
     except OSError as err:  # URLError is an OSError: no files and no network
         raise FileNotFoundError(
             f"could not load the {name} dataset: its raw files are not in {raw} and "

@@ -1,4 +1,5 @@
 """Seeded synthetic graphs for tests, benchmarks and notebooks."""
+
 from __future__ import annotations
 
 import torch
@@ -13,9 +14,15 @@ def _check_positive(name: str, value, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def random_graph(num_nodes: int, num_edges: int, num_features: int = 16,
-                 edge_dim: int | None = None, num_classes: int | None = None,
-                 seed: int = 0, dtype: torch.dtype = torch.float32) -> Data:
+def random_graph(
+    num_nodes: int,
+    num_edges: int,
+    num_features: int = 16,
+    edge_dim: int | None = None,
+    num_classes: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> Data:
     """A random directed graph with Gaussian features and, optionally, learnable labels.
 
     Edges are drawn uniformly (self-loops and duplicates are possible, as in a
@@ -49,8 +56,7 @@ def random_graph(num_nodes: int, num_edges: int, num_features: int = 16,
     if num_classes is not None:
         _check_positive("num_classes", num_classes, minimum=2)
         # y_i = argmax_c ( W [x_i, mean_{j -> i} x_j] )_c
-        neigh = scatter(x[edge_index[0]], edge_index[1], dim=0, dim_size=num_nodes,
-                        reduce="mean")
+        neigh = scatter(x[edge_index[0]], edge_index[1], dim=0, dim_size=num_nodes, reduce="mean")
         proj = torch.randn(2 * num_features, num_classes, generator=gen, dtype=dtype)
         data.y = (torch.cat([x, neigh], dim=1) @ proj).argmax(dim=1)
     return data
@@ -62,8 +68,7 @@ def toy_graph() -> Data:
     Edges (source -> target): 0->1, 0->2, 1->2, 2->3, 3->0, 1->3. Node ``i`` has the
     one-dimensional feature ``i + 1`` and edge ``k`` the one-dimensional feature ``k``.
     """
-    edge_index = torch.tensor([[0, 0, 1, 2, 3, 1],
-                               [1, 2, 2, 3, 0, 3]])
+    edge_index = torch.tensor([[0, 0, 1, 2, 3, 1], [1, 2, 2, 3, 0, 3]])
     x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
     edge_attr = torch.arange(edge_index.size(1), dtype=torch.float).view(-1, 1)
     return Data(x=x, edge_index=edge_index, edge_attr=edge_attr)

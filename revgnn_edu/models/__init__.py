@@ -1,5 +1,6 @@
 """Deep GNN models. Every model is called as ``model(x, edge_index, edge_attr=None)``
 and built as ``Model(in_channels, hidden_channels, out_channels, num_layers, *, ...)``."""
+
 from .base import DeepGNN
 from .deq import DEQGNN
 from .families import FAMILIES, family_class, family_name
@@ -8,5 +9,18 @@ from .resgnn import PlainGNN, ResGNN
 from .revgnn import RevGNN
 from .weight_tied import WeightTied, WTResGNN, WTRevGNN
 
-__all__ = ["DeepGNN", "PlainGNN", "ResGNN", "RevGNN", "WeightTied", "WTResGNN", "WTRevGNN",
-           "DEQGNN", "FAMILIES", "family_class", "family_name", "PRESETS", "build_model"]
+__all__ = [
+    "DeepGNN",
+    "PlainGNN",
+    "ResGNN",
+    "RevGNN",
+    "WeightTied",
+    "WTResGNN",
+    "WTRevGNN",
+    "DEQGNN",
+    "FAMILIES",
+    "family_class",
+    "family_name",
+    "PRESETS",
+    "build_model",
+]

@@ -1,4 +1,5 @@
 """What every deep GNN in the course shares: encoders in, a deep body, a head out."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -45,9 +46,17 @@ class DeepGNN(nn.Module):
     family: str = ""
     complexity: tuple[str, str] = ("", "")
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
-                 edge_channels: int | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        *,
+        edge_dim: int | None = None,
+        dropout: float = 0.0,
+        edge_channels: int | None = None,
+    ):
         super().__init__()
         self.in_channels = positive_int("in_channels", in_channels)
         self.hidden_channels = positive_int("hidden_channels", hidden_channels)
@@ -105,5 +114,7 @@ class DeepGNN(nn.Module):
         return self.head(h)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
-                f"num_layers={self.num_layers}")
+        return (
+            f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
+            f"num_layers={self.num_layers}"
+        )

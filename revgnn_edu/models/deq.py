@@ -1,7 +1,9 @@
 """DEQ-GNN: a GNN of infinite depth, whose training memory does not grow with iterations."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -74,27 +76,54 @@ class DEQGNN(DeepGNN):
     family = "DEQ-GNN"
     complexity = ("O(ND)", "O(D^2)")
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
-                 conv: ConvSpec = "gen", aggr: str = "max",
-                 solver: str | Callable = "anderson", tol: float = 1e-4,
-                 solver_kwargs: dict[str, Any] | None = None,
-                 backward_solver: str | Callable | None = None,
-                 backward_tol: float | None = None, backward_max_iter: int | None = None,
-                 backward_solver_kwargs: dict[str, Any] | None = None,
-                 jacobian_free: bool = False, raise_on_failure: bool = False,
-                 mode: str = "implicit", unrolled_steps: int | None = None):
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
-                         edge_dim=edge_dim, dropout=dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        *,
+        edge_dim: int | None = None,
+        dropout: float = 0.0,
+        conv: ConvSpec = "gen",
+        aggr: str = "max",
+        solver: str | Callable = "anderson",
+        tol: float = 1e-4,
+        solver_kwargs: dict[str, Any] | None = None,
+        backward_solver: str | Callable | None = None,
+        backward_tol: float | None = None,
+        backward_max_iter: int | None = None,
+        backward_solver_kwargs: dict[str, Any] | None = None,
+        jacobian_free: bool = False,
+        raise_on_failure: bool = False,
+        mode: str = "implicit",
+        unrolled_steps: int | None = None,
+    ):
+        super().__init__(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers,
+            edge_dim=edge_dim,
+            dropout=dropout,
+        )
         block_edge_dim = hidden_channels if edge_dim is not None else None
-        block = DEQGraphBlock(hidden_channels, conv, edge_dim=block_edge_dim,
-                              dropout=dropout, aggr=aggr)
+        block = DEQGraphBlock(
+            hidden_channels, conv, edge_dim=block_edge_dim, dropout=dropout, aggr=aggr
+        )
         self.deq = DEQFixedPoint(
-            block, solver=solver, tol=tol, max_iter=num_layers, solver_kwargs=solver_kwargs,
-            backward_solver=backward_solver, backward_tol=backward_tol,
+            block,
+            solver=solver,
+            tol=tol,
+            max_iter=num_layers,
+            solver_kwargs=solver_kwargs,
+            backward_solver=backward_solver,
+            backward_tol=backward_tol,
             backward_max_iter=backward_max_iter,
-            backward_solver_kwargs=backward_solver_kwargs, jacobian_free=jacobian_free,
-            raise_on_failure=raise_on_failure)
+            backward_solver_kwargs=backward_solver_kwargs,
+            jacobian_free=jacobian_free,
+            raise_on_failure=raise_on_failure,
+        )
         self._backward_follows = backward_max_iter is None  # adjoint limit = K too
         self.num_layers = num_layers  # now that the solver exists: max_iter = K
         self.mode = mode
@@ -155,8 +184,9 @@ class DEQGNN(DeepGNN):
         z0 = torch.zeros_like(h)  # Z_0 = 0
         if self.mode == "unrolled":
             # Z_{k+1} = f(Z_k, X~, A, U), K steps, backpropagated through
-            return unrolled(self.block, z0, (x_inj, edge_index, edge_attr),
-                            steps=self.unrolled_steps)
+            return unrolled(
+                self.block, z0, (x_inj, edge_index, edge_attr), steps=self.unrolled_steps
+            )
         # Z* = f(Z*, X~, A, U); dL/dtheta by implicit differentiation
         return self.deq(z0, x_inj, edge_index, edge_attr)
 

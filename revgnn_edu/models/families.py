@@ -5,6 +5,7 @@ the same name without dashes (``WTRevGNN``). :func:`family_name` accepts either
 spelling, in any case, so that presets, :mod:`revgnn_edu.complexity` and the classes
 agree by construction.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -18,7 +19,8 @@ __all__ = ["FAMILIES", "family_name", "family_class"]
 
 #: family name -> model class, in the order of the paper's Table 1
 FAMILIES: dict[str, type[nn.Module]] = {
-    cls.family: cls for cls in (ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN)}
+    cls.family: cls for cls in (ResGNN, RevGNN, WTResGNN, WTRevGNN, DEQGNN)
+}
 
 
 def _key(name) -> str:
@@ -33,8 +35,10 @@ def family_name(name: str) -> str:
     (``"wt-revgnn"``, ``"WTRevGNN"``, ``"wt_revgnn"``); a ValueError otherwise."""
     key = _key(name)
     if key not in _BY_KEY:
-        raise ValueError(f"model family must be one of {tuple(FAMILIES)} (any case, dashes "
-                         f"optional), got {name!r}")
+        raise ValueError(
+            f"model family must be one of {tuple(FAMILIES)} (any case, dashes "
+            f"optional), got {name!r}"
+        )
     return _BY_KEY[key]
 
 

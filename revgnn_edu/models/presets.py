@@ -1,4 +1,5 @@
 """The paper's ogbn-proteins models by name: ``build_model("revgnn-deep")``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,14 @@ from ..data.ogbn_proteins import NUM_EDGE_FEATURES, NUM_SPECIES, NUM_TASKS
 from ..nn.blocks import reset_parameters_of
 from .families import family_class, family_name
 
-__all__ = ["PRESETS", "Preset", "ProteinsNodeEncoder", "build_model",
-           "PROTEINS_EDGE_DIM", "PROTEINS_IN_CHANNELS"]
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "ProteinsNodeEncoder",
+    "build_model",
+    "PROTEINS_EDGE_DIM",
+    "PROTEINS_IN_CHANNELS",
+]
 
 #: ogbn-proteins: 8 edge features (aggregated onto nodes), 8 species (one-hot).
 PROTEINS_EDGE_DIM = NUM_EDGE_FEATURES
@@ -50,6 +57,7 @@ class ProteinsNodeEncoder(nn.Module):
 class Preset:
     """One named architecture: its family (a name of
     :data:`~revgnn_edu.models.families.FAMILIES`), depth, width and dropout."""
+
     family: str
     num_layers: int
     hidden_channels: int
@@ -80,8 +88,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def build_model(preset: str, num_tasks: int = NUM_TASKS, num_layers: int | None = None,
-                hidden_channels: int | None = None, **overrides) -> nn.Module:
+def build_model(
+    preset: str,
+    num_tasks: int = NUM_TASKS,
+    num_layers: int | None = None,
+    hidden_channels: int | None = None,
+    **overrides,
+) -> nn.Module:
     """Build the model of a named preset for ogbn-proteins-style input.
 
     The model takes ``x`` of 16 columns (8 aggregated edge features, then the 8-dim
@@ -105,13 +118,15 @@ def build_model(preset: str, num_tasks: int = NUM_TASKS, num_layers: int | None 
     # None keeps the preset's value; 0 and negatives are errors, never "the default"
     hidden = spec.hidden_channels if hidden_channels is None else hidden_channels
     layers = spec.num_layers if num_layers is None else num_layers
-    for name, value in (("num_tasks", num_tasks), ("num_layers", layers),
-                        ("hidden_channels", hidden)):
+    for name, value in (
+        ("num_tasks", num_tasks),
+        ("num_layers", layers),
+        ("hidden_channels", hidden),
+    ):
         positive_int(name, value)
     kwargs = dict(edge_dim=PROTEINS_EDGE_DIM, dropout=spec.dropout)
     kwargs.update(overrides)
-    model = family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks, layers,
-                                       **kwargs)
+    model = family_class(spec.family)(PROTEINS_IN_CHANNELS, hidden, num_tasks, layers, **kwargs)
     model.node_encoder = ProteinsNodeEncoder(hidden)
     model.preset = preset
     return model

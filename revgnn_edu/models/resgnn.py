@@ -1,4 +1,5 @@
 """Plain and residual deep GNNs: the baselines whose memory grows with depth."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -27,13 +28,32 @@ class ResGNN(DeepGNN):
     family = "ResGNN"
     complexity = ("O(LND)", "O(LD^2)")
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, *, edge_dim: int | None = None, dropout: float = 0.0,
-                 conv: ConvSpec = "gen", aggr: str = "max"):
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
-                         edge_dim=edge_dim, dropout=dropout)
-        self._block_args = dict(conv=conv, dropout=dropout, aggr=aggr,
-                                edge_dim=hidden_channels if edge_dim is not None else None)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        *,
+        edge_dim: int | None = None,
+        dropout: float = 0.0,
+        conv: ConvSpec = "gen",
+        aggr: str = "max",
+    ):
+        super().__init__(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers,
+            edge_dim=edge_dim,
+            dropout=dropout,
+        )
+        self._block_args = dict(
+            conv=conv,
+            dropout=dropout,
+            aggr=aggr,
+            edge_dim=hidden_channels if edge_dim is not None else None,
+        )
         self.build_layers()
 
     def make_layer(self, l: int) -> ResBlock:
@@ -60,11 +80,23 @@ class PlainGNN(nn.Module):
         - **output:** :math:`(N, F_{out})`
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, *, dropout: float = 0.5, conv: ConvSpec = "gcn"):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        *,
+        dropout: float = 0.5,
+        conv: ConvSpec = "gcn",
+    ):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
-                            ("out_channels", out_channels), ("num_layers", num_layers)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("hidden_channels", hidden_channels),
+            ("out_channels", out_channels),
+            ("num_layers", num_layers),
+        ):
             setattr(self, name, positive_int(name, value))
         sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))

@@ -1,4 +1,5 @@
 """RevGNN: a deep GNN of grouped reversible layers, whose memory does not grow with depth."""
+
 from __future__ import annotations
 
 from torch import Tensor, nn
@@ -53,23 +54,43 @@ class RevGNN(DeepGNN):
     family = "RevGNN"
     complexity = ("O(ND)", "O(LD^2)")
 
-    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int, *, num_groups: int = 2, edge_dim: int | None = None,
-                 dropout: float = 0.0, memory_efficient: bool = True,
-                 conv: ConvSpec = "gen", aggr: str = "max", fold_edge_encoder: bool = False):
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers,
-                         edge_dim=edge_dim, dropout=dropout)
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int,
+        *,
+        num_groups: int = 2,
+        edge_dim: int | None = None,
+        dropout: float = 0.0,
+        memory_efficient: bool = True,
+        conv: ConvSpec = "gen",
+        aggr: str = "max",
+        fold_edge_encoder: bool = False,
+    ):
+        super().__init__(
+            in_channels,
+            hidden_channels,
+            out_channels,
+            num_layers,
+            edge_dim=edge_dim,
+            dropout=dropout,
+        )
         positive_int("num_groups", num_groups)
         if num_groups < 2 or hidden_channels % num_groups != 0:
-            raise ValueError(f"hidden_channels={hidden_channels} must split into "
-                             f"num_groups={num_groups} equal groups (num_groups >= 2 and "
-                             f"{hidden_channels} divisible by {num_groups})")
+            raise ValueError(
+                f"hidden_channels={hidden_channels} must split into "
+                f"num_groups={num_groups} equal groups (num_groups >= 2 and "
+                f"{hidden_channels} divisible by {num_groups})"
+            )
         self.num_groups = num_groups
         self.fold_edge_encoder = bool(fold_edge_encoder) and edge_dim is not None
         # one SharedDropout per group, shared by that group's block in every layer
         self.group_dropouts = nn.ModuleList(SharedDropout(dropout) for _ in range(num_groups))
-        self._block_args = dict(conv=conv, aggr=aggr,
-                                edge_dim=hidden_channels if edge_dim is not None else None)
+        self._block_args = dict(
+            conv=conv, aggr=aggr, edge_dim=hidden_channels if edge_dim is not None else None
+        )
         self._memory_efficient = bool(memory_efficient)
         self.build_layers()
 
@@ -78,10 +99,13 @@ class RevGNN(DeepGNN):
         the group-:math:`i` dropout (and the folded edge encoder, when folding)."""
         folded = self.edge_encoder if self.fold_edge_encoder else None
         g = self.hidden_channels // self.num_groups
-        return GroupReversible([GNNBlock(g, dropout=drop, edge_encoder=folded,
-                                         **self._block_args)
-                                for drop in self.group_dropouts],
-                               memory_efficient=self._memory_efficient)
+        return GroupReversible(
+            [
+                GNNBlock(g, dropout=drop, edge_encoder=folded, **self._block_args)
+                for drop in self.group_dropouts
+            ],
+            memory_efficient=self._memory_efficient,
+        )
 
     @property
     def memory_efficient(self) -> bool:
@@ -98,8 +122,11 @@ class RevGNN(DeepGNN):
         """Draw one mask M ~ Bernoulli(1 - p) / (1 - p), N x D, for the whole forward
         pass; group i of every layer uses its i-th column block (none in eval mode)."""
         active = self.training and self.dropout > 0
-        masks = (dropout_mask(h, self.dropout).chunk(self.num_groups, dim=1) if active
-                 else [None] * self.num_groups)
+        masks = (
+            dropout_mask(h, self.dropout).chunk(self.num_groups, dim=1)
+            if active
+            else [None] * self.num_groups
+        )
         for drop, mask in zip(self.group_dropouts, masks):
             drop.set_mask(mask)
 
@@ -108,5 +135,7 @@ class RevGNN(DeepGNN):
         return super().body(h, edge_index, edge_attr)  # H <- GroupReversible_l(H, A, U)
 
     def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, num_groups={self.num_groups}, "
-                f"memory_efficient={self.memory_efficient}")
+        return (
+            f"{super().extra_repr()}, num_groups={self.num_groups}, "
+            f"memory_efficient={self.memory_efficient}"
+        )

@@ -5,6 +5,7 @@ instead of :math:`O(LD^2)`. It does nothing for activation memory: a weight-tied
 residual GNN still keeps every layer's activations, :math:`O(LND)`; a weight-tied
 reversible GNN keeps none of them, :math:`O(ND)`.
 """
+
 from __future__ import annotations
 
 from torch import nn

@@ -1,8 +1,9 @@
 """The paper's pre-activation GNN block and the residual block built on it."""
+
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Union
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -10,14 +11,25 @@ from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
 from ..checks import positive_int
 
-__all__ = ["make_conv", "GNNBlock", "ResBlock", "check_features", "check_edge_attr",
-           "reset_parameters_of"]
+__all__ = [
+    "make_conv",
+    "GNNBlock",
+    "ResBlock",
+    "check_features",
+    "check_edge_attr",
+    "reset_parameters_of",
+]
 
-ConvSpec = Union[str, Callable[..., nn.Module]]
+ConvSpec = str | Callable[..., nn.Module]
 
 
-def make_conv(conv: ConvSpec, in_channels: int, out_channels: int,
-              edge_dim: int | None = None, aggr: str = "max") -> nn.Module:
+def make_conv(
+    conv: ConvSpec,
+    in_channels: int,
+    out_channels: int,
+    edge_dim: int | None = None,
+    aggr: str = "max",
+) -> nn.Module:
     """Build the graph convolution inside a block.
 
     Args:
@@ -36,14 +48,24 @@ def make_conv(conv: ConvSpec, in_channels: int, out_channels: int,
         if aggr not in ("max", "softmax", "mean", "add"):
             raise ValueError(f"aggr must be 'max', 'softmax', 'mean' or 'add', got {aggr!r}")
         extra = {"learn_t": True} if aggr == "softmax" else {}
-        return GENConv(in_channels, out_channels, aggr=aggr, edge_dim=edge_dim, bias=True,
-                       norm="layer", num_layers=2, expansion=2, **extra)
+        return GENConv(
+            in_channels,
+            out_channels,
+            aggr=aggr,
+            edge_dim=edge_dim,
+            bias=True,
+            norm="layer",
+            num_layers=2,
+            expansion=2,
+            **extra,
+        )
     if conv == "gcn":
         return GCNConv(in_channels, out_channels)
     if conv == "sage":
         return SAGEConv(in_channels, out_channels)
-    raise ValueError(f"conv must be 'gen', 'gcn', 'sage' or a callable building a PyG "
-                     f"conv, got {conv!r}")
+    raise ValueError(
+        f"conv must be 'gen', 'gcn', 'sage' or a callable building a PyG conv, got {conv!r}"
+    )
 
 
 def takes_edge_attr(conv: nn.Module) -> bool:
@@ -98,9 +120,15 @@ class GNNBlock(nn.Module):
         - **output:** :math:`(N, D)`
     """
 
-    def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
-                 dropout: float | nn.Module = 0.0, aggr: str = "max",
-                 edge_encoder: nn.Linear | None = None):
+    def __init__(
+        self,
+        channels: int,
+        conv: ConvSpec = "gen",
+        edge_dim: int | None = None,
+        dropout: float | nn.Module = 0.0,
+        aggr: str = "max",
+        edge_encoder: nn.Linear | None = None,
+    ):
         super().__init__()
         self.channels = positive_int("channels", channels)
         if edge_dim is not None:
@@ -117,14 +145,19 @@ class GNNBlock(nn.Module):
         self.conv = make_conv(conv, channels, channels, edge_dim=conv_edge_dim, aggr=aggr)
         self._edge_attr = takes_edge_attr(self.conv)
         if edge_dim is not None and not self._edge_attr:
-            raise ValueError(f"conv {type(self.conv).__name__} takes no edge features, but "
-                             f"edge_dim={edge_dim} was given; build the block with "
-                             f"edge_dim=None")
-        if edge_encoder is not None and (self.edge_proj is None
-                                         or edge_encoder.out_features != edge_dim):
-            raise ValueError("edge_encoder folding needs a GENConv block whose edge_dim "
-                             f"(the encoder's output size) differs from its channels "
-                             f"({channels})")
+            raise ValueError(
+                f"conv {type(self.conv).__name__} takes no edge features, but "
+                f"edge_dim={edge_dim} was given; build the block with "
+                f"edge_dim=None"
+            )
+        if edge_encoder is not None and (
+            self.edge_proj is None or edge_encoder.out_features != edge_dim
+        ):
+            raise ValueError(
+                "edge_encoder folding needs a GENConv block whose edge_dim "
+                f"(the encoder's output size) differs from its channels "
+                f"({channels})"
+            )
         # Folding: U W_e^T + b_e followed by W_p^T + b_p is one linear map of the raw
         # edge features, W_p W_e and W_p b_e + b_p: same parameters, same function, but
         # each block reads E x F_e numbers instead of E x D. The encoder is held in a
@@ -166,8 +199,14 @@ class ResBlock(nn.Module):
     Takes the same arguments as :class:`GNNBlock`.
     """
 
-    def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
-                 dropout: float | nn.Module = 0.0, aggr: str = "max"):
+    def __init__(
+        self,
+        channels: int,
+        conv: ConvSpec = "gen",
+        edge_dim: int | None = None,
+        dropout: float | nn.Module = 0.0,
+        aggr: str = "max",
+    ):
         super().__init__()
         self.block = GNNBlock(channels, conv, edge_dim=edge_dim, dropout=dropout, aggr=aggr)
 
@@ -188,24 +227,34 @@ def check_features(x: Tensor, channels: int, what: str = "x") -> None:
         raise ValueError(f"{what} must have shape (num_nodes, {channels}), got {_shape(x)}")
 
 
-def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None,
-                    owner: str) -> None:
+def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None, owner: str) -> None:
     """Raise a clear ValueError unless ``edge_attr`` fits a module built with
     ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
     ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
     if edge_dim is None:
         if edge_attr is not None:
-            raise ValueError(f"{owner} takes no edge features (it was built without "
-                             f"edge_dim), but edge_attr of shape {_shape(edge_attr)} was "
-                             f"given; pass edge_attr=None, or build it with edge_dim")
+            raise ValueError(
+                f"{owner} takes no edge features (it was built without "
+                f"edge_dim), but edge_attr of shape {_shape(edge_attr)} was "
+                f"given; pass edge_attr=None, or build it with edge_dim"
+            )
         return
     if edge_attr is None:
         raise ValueError(f"{owner} was built with edge_dim={edge_dim} but edge_attr is None")
-    if not isinstance(edge_attr, torch.Tensor) or edge_attr.dim() != 2 \
-            or edge_attr.size(1) != edge_dim:
-        raise ValueError(f"{owner}: edge_attr must have shape (num_edges, {edge_dim}), "
-                         f"got {_shape(edge_attr)}")
-    if isinstance(edge_index, torch.Tensor) and edge_index.dim() == 2 \
-            and edge_attr.size(0) != edge_index.size(1):
-        raise ValueError(f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
-                         f"has {edge_index.size(1)} edges")
+    if (
+        not isinstance(edge_attr, torch.Tensor)
+        or edge_attr.dim() != 2
+        or edge_attr.size(1) != edge_dim
+    ):
+        raise ValueError(
+            f"{owner}: edge_attr must have shape (num_edges, {edge_dim}), got {_shape(edge_attr)}"
+        )
+    if (
+        isinstance(edge_index, torch.Tensor)
+        and edge_index.dim() == 2
+        and edge_attr.size(0) != edge_index.size(1)
+    ):
+        raise ValueError(
+            f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
+            f"has {edge_index.size(1)} edges"
+        )

@@ -8,13 +8,13 @@ contraction for the solver to converge: its output is layer-normalized, as in th
 multiscale DEQ blocks of Bai et al. (2020), with graph convolutions in place of image
 convolutions.
 """
+
 from __future__ import annotations
 
 from torch import Tensor, nn
 
 from ..checks import positive_int
-from .blocks import (ConvSpec, check_edge_attr, make_conv, reset_parameters_of,
-                     takes_edge_attr)
+from .blocks import ConvSpec, check_edge_attr, make_conv, reset_parameters_of, takes_edge_attr
 from .dropout import SharedDropout
 
 __all__ = ["DEQGraphBlock"]
@@ -54,8 +54,14 @@ class DEQGraphBlock(nn.Module):
         - **output:** :math:`(N, D)`
     """
 
-    def __init__(self, channels: int, conv: ConvSpec = "gen", edge_dim: int | None = None,
-                 dropout: float = 0.0, aggr: str = "max"):
+    def __init__(
+        self,
+        channels: int,
+        conv: ConvSpec = "gen",
+        edge_dim: int | None = None,
+        dropout: float = 0.0,
+        aggr: str = "max",
+    ):
         super().__init__()
         self.channels = positive_int("channels", channels)
         self.edge_dim = None if edge_dim is None else positive_int("edge_dim", edge_dim)
@@ -65,25 +71,29 @@ class DEQGraphBlock(nn.Module):
         self.norm2 = nn.LayerNorm(channels)
         self.dropout = SharedDropout(dropout)
         if edge_dim is not None and not takes_edge_attr(self.conv1):
-            raise ValueError(f"conv {type(self.conv1).__name__} takes no edge features, "
-                             f"but edge_dim={edge_dim} was given; use edge_dim=None")
+            raise ValueError(
+                f"conv {type(self.conv1).__name__} takes no edge features, "
+                f"but edge_dim={edge_dim} was given; use edge_dim=None"
+            )
 
     def reset_parameters(self) -> None:
         reset_parameters_of(self)
 
     @staticmethod
-    def _conv(conv: nn.Module, z: Tensor, edge_index: Tensor,
-              edge_attr: Tensor | None) -> Tensor:
+    def _conv(conv: nn.Module, z: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
         if edge_attr is not None:
             return conv(z, edge_index, edge_attr)
         return conv(z, edge_index)
 
-    def forward(self, z: Tensor, x_inj: Tensor, edge_index: Tensor,
-                edge_attr: Tensor | None = None) -> Tensor:
+    def forward(
+        self, z: Tensor, x_inj: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None
+    ) -> Tensor:
         if z.shape != x_inj.shape or z.size(-1) != self.channels:
-            raise ValueError(f"z and x_inj must both have shape (num_nodes, "
-                             f"{self.channels}), got {tuple(z.shape)} and "
-                             f"{tuple(x_inj.shape)}")
+            raise ValueError(
+                f"z and x_inj must both have shape (num_nodes, "
+                f"{self.channels}), got {tuple(z.shape)} and "
+                f"{tuple(x_inj.shape)}"
+            )
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U) + X~))): input injection
         h = self.norm1(self._conv(self.conv1, z, edge_index, edge_attr) + x_inj)

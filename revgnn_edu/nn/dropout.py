@@ -6,6 +6,7 @@ input and the gradients would be wrong. Drawing the mask once per forward pass a
 reusing it everywhere (forward, reconstruction, recomputation) keeps the block a
 deterministic function of its input, so the inverse is exact.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,7 @@ def dropout_mask(x: Tensor, p: float) -> Tensor:
         p (float): probability of zeroing an entry, in :math:`[0, 1)`.
     """
     p = probability("p", p)
-    return torch.empty_like(x, memory_format=torch.contiguous_format).bernoulli_(1 - p) \
-        .div_(1 - p)
+    return torch.empty_like(x, memory_format=torch.contiguous_format).bernoulli_(1 - p).div_(1 - p)
 
 
 class SharedDropout(nn.Module):
@@ -79,12 +79,16 @@ class SharedDropout(nn.Module):
         if not self.active:
             return x
         if self.mask is None:
-            raise RuntimeError("SharedDropout has no mask: call resample(x) or set_mask(m) "
-                               "once per forward pass before the layers use it")
+            raise RuntimeError(
+                "SharedDropout has no mask: call resample(x) or set_mask(m) "
+                "once per forward pass before the layers use it"
+            )
         if self.mask.shape != x.shape:
-            raise ValueError(f"SharedDropout mask has shape {tuple(self.mask.shape)} but "
-                             f"the input has shape {tuple(x.shape)}; draw a new mask for "
-                             f"this graph with resample(x)")
+            raise ValueError(
+                f"SharedDropout mask has shape {tuple(self.mask.shape)} but "
+                f"the input has shape {tuple(x.shape)}; draw a new mask for "
+                f"this graph with resample(x)"
+            )
         return x * self.mask  # X ⊙ M, the same M in every layer and in backward
 
     def extra_repr(self) -> str:

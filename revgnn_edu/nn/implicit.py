@@ -19,8 +19,9 @@ solver iterations.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -160,14 +161,15 @@ class DEQFixedPoint(nn.Module):
     def reset_parameters(self) -> None:
         reset_parameters_of(self)
 
-    def _adjoint(self, grad: Tensor | None, z_star: Tensor, inputs: Sequence[Any],
-                 state: ForwardState | None) -> Tensor | None:
+    def _adjoint(
+        self, grad: Tensor | None, z_star: Tensor, inputs: Sequence[Any], state: ForwardState | None
+    ) -> Tensor | None:
         """Solve :math:`u = J^\\top u + \\text{grad}` with :math:`J = \\partial f / \\partial z`
         at :math:`z^\\star`, by vector-Jacobian products."""
         if grad is None:  # an undefined incoming gradient (zero): the adjoint is zero too
             return None
         # a fresh copy of f(z*, x) with z* as a leaf gives u -> J^T u
-        with torch.enable_grad(), (replay(state) if state is not None else nullcontext()):
+        with torch.enable_grad(), replay(state) if state is not None else nullcontext():
             z_leaf = z_star.detach().requires_grad_()
             f_leaf = self.f(z_leaf, *inputs)
 

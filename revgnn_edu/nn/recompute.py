@@ -17,11 +17,12 @@ recomputed block updates them once per step, as in ordinary training. Random num
 drawn inside a block (``nn.Dropout``, functional dropout) are replayed by seeding, see
 :mod:`revgnn_edu.nn.reversible`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -34,6 +35,7 @@ __all__ = ["ForwardState", "capture", "replay"]
 @dataclass(frozen=True)
 class ForwardState:
     """The training flags and shared dropout masks of one forward pass."""
+
     flags: tuple[tuple[nn.Module, bool], ...]
     masks: tuple[tuple[SharedDropout, Tensor | None], ...]
 
@@ -43,8 +45,10 @@ def capture(modules: nn.Module | list[nn.Module]) -> ForwardState:
     :class:`SharedDropout` in ``modules`` (a module, or a list of modules)."""
     roots = [modules] if isinstance(modules, nn.Module) else list(modules)
     subs = list(dict.fromkeys(m for root in roots for m in root.modules()))
-    return ForwardState(flags=tuple((m, m.training) for m in subs),
-                        masks=tuple((m, m.mask) for m in subs if isinstance(m, SharedDropout)))
+    return ForwardState(
+        flags=tuple((m, m.training) for m in subs),
+        masks=tuple((m, m.mask) for m in subs if isinstance(m, SharedDropout)),
+    )
 
 
 @contextmanager
@@ -59,8 +63,11 @@ def replay(state: ForwardState, keep_buffers: bool = False) -> Iterator[None]:
     """
     now_flags = [(m, m.training) for m, _ in state.flags]
     now_masks = [(m, m.mask) for m, _ in state.masks]
-    kept = [(b, b.clone()) for m, _ in state.flags for b in m.buffers(recurse=False)
-            if b is not None] if keep_buffers else []
+    kept = (
+        [(b, b.clone()) for m, _ in state.flags for b in m.buffers(recurse=False) if b is not None]
+        if keep_buffers
+        else []
+    )
     try:
         for m, flag in state.flags:
             m.training = flag

@@ -27,12 +27,13 @@ updating module buffers (BatchNorm statistics) a second time. The backward pass 
 first-order: ``create_graph=True`` gives correct first derivatives, and differentiating
 them again raises PyTorch's ``once_differentiable`` error.
 """
+
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import reduce
-from typing import Callable, Iterator, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,7 @@ from .recompute import ForwardState, capture, replay
 
 __all__ = ["GroupReversible"]
 
-BlockSpec = Union[Sequence[nn.Module], Callable[[int], nn.Module]]
+BlockSpec = Sequence[nn.Module] | Callable[[int], nn.Module]
 _SLOT = "_revgnn_slot"  # the attribute on a coupling's output that points to its slot
 
 
@@ -79,12 +80,14 @@ class _Slot:
                 "layer, which frees it, but the backward pass reached this layer without "
                 "going through that next layer, so nothing rebuilt the output. Compute "
                 "the loss from the last layer's output, keep a reference to this layer's "
-                "output, or use memory_efficient=False.")
+                "output, or use memory_efficient=False."
+            )
         if y._version != self.version:
             raise RuntimeError(
                 "GroupReversible: the output of a reversible layer was modified in place "
                 "after the forward pass; rebuilding the layer's input needs it unchanged "
-                "(use out = out + ... instead of out += ...).")
+                "(use out = out + ... instead of out += ...)."
+            )
         return y
 
 
@@ -99,9 +102,11 @@ def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
 
 def _autocast_state(device_type: str) -> dict:
     """The autocast settings in force now, to re-enter them in backward."""
-    return {"device_type": device_type,
-            "enabled": torch.is_autocast_enabled(device_type),
-            "dtype": torch.get_autocast_dtype(device_type)}
+    return {
+        "device_type": device_type,
+        "enabled": torch.is_autocast_enabled(device_type),
+        "dtype": torch.get_autocast_dtype(device_type),
+    }
 
 
 @contextmanager
@@ -143,8 +148,7 @@ class _ReversibleFunction(torch.autograd.Function):
     """Runs a :class:`GroupReversible` coupling without recording its activations."""
 
     @staticmethod
-    def forward(ctx, coupling, slot_in, slot_out, seed, state, edge_index, edge_attr, x,
-                *params):
+    def forward(ctx, coupling, slot_in, slot_out, seed, state, edge_index, edge_attr, x, *params):
         # Autograd records nothing inside forward: the blocks' activations die here.
         y = coupling._couple(x, edge_index, edge_attr, seed)
         slot_out.keep(y)  # keep Y (and only Y) to rebuild X in backward
@@ -173,8 +177,14 @@ class _ReversibleFunction(torch.autograd.Function):
         # re-run f_i as in this forward (flags, masks), leaving the buffers untouched
         with torch.autocast(**ctx.autocast), replay(ctx.state, keep_buffers=True):
             x, grad_x, grad_edge, grad_params = ctx.coupling._rebuild_and_backprop(
-                y, grad_y, edge_index, edge_attr, ctx.seed, ctx.params,
-                edge_grad=ctx.needs_input_grad[6])
+                y,
+                grad_y,
+                edge_index,
+                edge_attr,
+                ctx.seed,
+                ctx.params,
+                edge_grad=ctx.needs_input_grad[6],
+            )
         if ctx.slot_in is not None:  # hand the rebuilt X to the layer that produced it
             ctx.slot_in.refill(x)
         if ctx.slot_out.handed_over:  # Y was rebuilt for us by the next layer: free it
@@ -228,12 +238,19 @@ class GroupReversible(nn.Module):
         - **output:** :math:`(N, D)`
     """
 
-    def __init__(self, blocks: BlockSpec, num_groups: int | None = None,
-                 memory_efficient: bool = True, preserve_rng_state: bool | None = True):
+    def __init__(
+        self,
+        blocks: BlockSpec,
+        num_groups: int | None = None,
+        memory_efficient: bool = True,
+        preserve_rng_state: bool | None = True,
+    ):
         super().__init__()
         if isinstance(blocks, nn.Module) and not isinstance(blocks, nn.ModuleList):
-            raise TypeError("blocks must be a list of num_groups modules or a factory "
-                            f"i -> module, got a single {type(blocks).__name__}")
+            raise TypeError(
+                "blocks must be a list of num_groups modules or a factory "
+                f"i -> module, got a single {type(blocks).__name__}"
+            )
         if callable(blocks) and not isinstance(blocks, nn.ModuleList):
             if num_groups is None:
                 raise ValueError("num_groups is required when blocks is a factory")
@@ -260,8 +277,8 @@ class GroupReversible(nn.Module):
         seed = self._draw_seed()
         params = _parameters_of(self.blocks)
         needs_graph = torch.is_grad_enabled() and (
-            x.requires_grad or bool(params)
-            or (edge_attr is not None and edge_attr.requires_grad))
+            x.requires_grad or bool(params) or (edge_attr is not None and edge_attr.requires_grad)
+        )
         if not (self.memory_efficient and needs_graph):
             return self._couple(x, edge_index, edge_attr, seed)  # ordinary autograd
         slot_in = getattr(x, _SLOT, None)  # was x made by another coupling, unchanged?
@@ -269,8 +286,9 @@ class GroupReversible(nn.Module):
             slot_in = None
         slot_out = _Slot()
         state: ForwardState = capture(list(self.blocks))  # flags and masks of this pass
-        y = _ReversibleFunction.apply(self, slot_in, slot_out, seed, state, edge_index,
-                                      edge_attr, x, *params)
+        y = _ReversibleFunction.apply(
+            self, slot_in, slot_out, seed, state, edge_index, edge_attr, x, *params
+        )
         setattr(y, _SLOT, slot_out)  # lets the next coupling find and take over Y
         return y
 
@@ -298,8 +316,9 @@ class GroupReversible(nn.Module):
         return torch.cat(ys, dim=-1)  # Y = [X'_1, ..., X'_C]
 
     # -- backward: rebuild the input and backpropagate, one block evaluation each -----
-    def _rebuild_and_backprop(self, y: Tensor, grad_y: Tensor, edge_index, edge_attr,
-                              seed, params, edge_grad: bool):
+    def _rebuild_and_backprop(
+        self, y: Tensor, grad_y: Tensor, edge_index, edge_attr, seed, params, edge_grad: bool
+    ):
         """Walk the groups from C down to 1. Group i's block input is known by then
         (X'_{i-1} is part of Y; X'_0 needs the X_2..X_C rebuilt before it), so one
         evaluation of f_i with a graph both rebuilds X_i and backpropagates:
@@ -346,9 +365,11 @@ class GroupReversible(nn.Module):
                 out = block(*args)
         if not isinstance(out, Tensor) or out.shape != h.shape:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"block {i} ({type(block).__name__}) returned shape {shape} "
-                             f"for an input of shape {tuple(h.shape)}; every block of a "
-                             f"GroupReversible must map (N, D/C) to (N, D/C)")
+            raise ValueError(
+                f"block {i} ({type(block).__name__}) returned shape {shape} "
+                f"for an input of shape {tuple(h.shape)}; every block of a "
+                f"GroupReversible must map (N, D/C) to (N, D/C)"
+            )
         return out
 
     def _draw_seed(self) -> int | None:
@@ -360,9 +381,11 @@ class GroupReversible(nn.Module):
             shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{name} must have shape (num_nodes, channels), got {shape}")
         if x.size(-1) % self.num_groups != 0:
-            raise ValueError(f"GroupReversible splits the channels into num_groups="
-                             f"{self.num_groups} groups, but {x.size(-1)} channels are "
-                             f"not divisible by {self.num_groups}")
+            raise ValueError(
+                f"GroupReversible splits the channels into num_groups="
+                f"{self.num_groups} groups, but {x.size(-1)} channels are "
+                f"not divisible by {self.num_groups}"
+            )
 
     def extra_repr(self) -> str:
         return f"num_groups={self.num_groups}, memory_efficient={self.memory_efficient}"

@@ -22,18 +22,53 @@ One job per module: :mod:`.config` (the settings and the command line built from
 :mod:`.checkpoint` (lock, checkpoints, metrics log), :mod:`.distributed`, :mod:`.loop`
 (training and evaluation) and :mod:`.cli`.
 """
+
 from ..data.ogbn_proteins import proteins_node_input
-from .checkpoint import (BEST, CHECKPOINT, LOCK, METRICS, PLOT, CheckpointError,
-                         OutputDirError, RunLockedError, atomic_save, load_checkpoint,
-                         read_metrics)
+from .checkpoint import (
+    BEST,
+    CHECKPOINT,
+    LOCK,
+    METRICS,
+    PLOT,
+    CheckpointError,
+    OutputDirError,
+    RunLockedError,
+    atomic_save,
+    load_checkpoint,
+    read_metrics,
+)
 from .cli import main
 from .config import TrainConfig
 from .distributed import init_distributed
-from .loop import (NonFiniteLossError, evaluate, evaluate_checkpoint, make_forward, train,
-                   training_step)
+from .loop import (
+    NonFiniteLossError,
+    evaluate,
+    evaluate_checkpoint,
+    make_forward,
+    train,
+    training_step,
+)
 
-__all__ = ["TrainConfig", "train", "training_step", "evaluate", "evaluate_checkpoint",
-           "make_forward", "init_distributed", "read_metrics", "load_checkpoint", "main",
-           "atomic_save", "NonFiniteLossError", "CheckpointError", "RunLockedError",
-           "OutputDirError", "CHECKPOINT", "BEST", "METRICS", "PLOT", "LOCK",
-           "proteins_node_input"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "training_step",
+    "evaluate",
+    "evaluate_checkpoint",
+    "make_forward",
+    "init_distributed",
+    "read_metrics",
+    "load_checkpoint",
+    "main",
+    "atomic_save",
+    "NonFiniteLossError",
+    "CheckpointError",
+    "RunLockedError",
+    "OutputDirError",
+    "CHECKPOINT",
+    "BEST",
+    "METRICS",
+    "PLOT",
+    "LOCK",
+    "proteins_node_input",
+]

@@ -1,4 +1,5 @@
 """``python -m revgnn_edu.train``: see :mod:`revgnn_edu.train.cli`."""
+
 import sys
 
 from .cli import main

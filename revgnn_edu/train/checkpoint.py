@@ -13,6 +13,7 @@
 Checkpoints are read with ``torch.load(weights_only=True)``: tensors and plain Python
 data only, so a tampered file cannot run code when it is loaded.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,10 +28,24 @@ try:
 except ImportError:  # pragma: no cover - not on POSIX
     fcntl = None
 
-__all__ = ["CHECKPOINT", "BEST", "METRICS", "PLOT", "LOCK", "CheckpointError",
-           "RunLockedError", "OutputDirError", "RunLock", "atomic_save", "atomic_write_text",
-           "load_checkpoint", "read_metrics", "write_metrics", "prepare_out",
-           "remove_stale_temporaries"]
+__all__ = [
+    "CHECKPOINT",
+    "BEST",
+    "METRICS",
+    "PLOT",
+    "LOCK",
+    "CheckpointError",
+    "RunLockedError",
+    "OutputDirError",
+    "RunLock",
+    "atomic_save",
+    "atomic_write_text",
+    "load_checkpoint",
+    "read_metrics",
+    "write_metrics",
+    "prepare_out",
+    "remove_stale_temporaries",
+]
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -91,8 +106,10 @@ def _reason(err: BaseException) -> str:
         return "it is empty, truncated or not a torch file"
     if "Unsupported global" in text:
         name = text.split("Unsupported global:", 1)[1].split()[1:2]
-        return (f"it holds objects other than tensors and plain data ({' '.join(name)}), "
-                f"which are refused because loading them could run code")
+        return (
+            f"it holds objects other than tensors and plain data ({' '.join(name)}), "
+            f"which are refused because loading them could run code"
+        )
     if "Weights only load failed" in text or "magic number" in text:
         return "it is damaged or not a torch checkpoint"
     first = text.splitlines()[0] if text else ""
@@ -115,12 +132,15 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
     except Exception as err:  # torch raises many types for a damaged file
         raise CheckpointError(f"{path} cannot be read: {_reason(err)}") from err
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} cannot be read: it holds a {type(obj).__name__}, "
-                              f"not a checkpoint dict")
+        raise CheckpointError(
+            f"{path} cannot be read: it holds a {type(obj).__name__}, not a checkpoint dict"
+        )
     missing = [key for key in required if key not in obj]
     if missing:
-        raise CheckpointError(f"{path} cannot be read: it lacks {missing} (not a checkpoint "
-                              f"of revgnn_edu.train, or damaged)")
+        raise CheckpointError(
+            f"{path} cannot be read: it lacks {missing} (not a checkpoint "
+            f"of revgnn_edu.train, or damaged)"
+        )
     return obj
 
 
@@ -140,9 +160,10 @@ def read_metrics(out: str | os.PathLike) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg}); the "
-                             f"trainer rewrites this file from {CHECKPOINT} on --resume"
-                             ) from None
+            raise ValueError(
+                f"{path}, line {number}: not valid JSON ({err.msg}); the "
+                f"trainer rewrites this file from {CHECKPOINT} on --resume"
+            ) from None
     return rows
 
 
@@ -169,8 +190,7 @@ def prepare_out(out: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise OutputDirError(f"--out {out}: cannot write files there ({err.strerror})"
-                             ) from None
+        raise OutputDirError(f"--out {out}: cannot write files there ({err.strerror})") from None
 
 
 def remove_stale_temporaries(out: Path) -> list[Path]:
@@ -212,7 +232,8 @@ class RunLock:
                 os.close(fd)
                 raise RunLockedError(
                     f"{self.path.parent} is in use by another training run (pid {holder}); "
-                    f"wait for it to finish, stop it, or choose another --out") from None
+                    f"wait for it to finish, stop it, or choose another --out"
+                ) from None
         previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -232,12 +253,14 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         stale = self.acquire()
         if stale is not None:
-            print(f"note: the previous run in {self.path.parent} (pid {stale}) stopped "
-                  f"without releasing its lock (killed or crashed); taking it over",
-                  file=sys.stderr)
+            print(
+                f"note: the previous run in {self.path.parent} (pid {stale}) stopped "
+                f"without releasing its lock (killed or crashed); taking it over",
+                file=sys.stderr,
+            )
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,4 +1,5 @@
 """The command line: ``python -m revgnn_edu.train`` (also installed as ``revgnn-train``)."""
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,29 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(ns)
     out = Path(cfg.out)
     try:
-        summary = train(cfg, resume=resume, restart=restart, progress=progress,
-                        cli_flags=set(ns))
+        summary = train(cfg, resume=resume, restart=restart, progress=progress, cli_flags=set(ns))
     except KeyboardInterrupt:
         if (out / CHECKPOINT).is_file():
-            print(f"\ninterrupted: the last finished epoch is in {out / CHECKPOINT}; "
-                  f"run again with --resume to continue", file=sys.stderr)
+            print(
+                f"\ninterrupted: the last finished epoch is in {out / CHECKPOINT}; "
+                f"run again with --resume to continue",
+                file=sys.stderr,
+            )
         else:
-            print("\ninterrupted before the first epoch finished; nothing was saved",
-                  file=sys.stderr)
+            print(
+                "\ninterrupted before the first epoch finished; nothing was saved", file=sys.stderr
+            )
         return 130
-    except (FileNotFoundError, FileExistsError, NonFiniteLossError, CheckpointError,
-            RunLockedError, OutputDirError, RuntimeError, ValueError) as err:
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        NonFiniteLossError,
+        CheckpointError,
+        RunLockedError,
+        OutputDirError,
+        RuntimeError,
+        ValueError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     finally:
@@ -54,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             dist.destroy_process_group()
     if int(os.environ.get("RANK", "0")) == 0:
         if summary.get("deq_unconverged_solves"):
-            print(f"warning: {summary['deq_unconverged_solves']} of {summary['deq_solves']} "
-                  f"DEQ solves did not reach their tolerance (per epoch: deq_* in "
-                  f"{out / 'metrics.jsonl'})", file=sys.stderr)
+            print(
+                f"warning: {summary['deq_unconverged_solves']} of {summary['deq_solves']} "
+                f"DEQ solves did not reach their tolerance (per epoch: deq_* in "
+                f"{out / 'metrics.jsonl'})",
+                file=sys.stderr,
+            )
         print(json.dumps(summary))
     return 0

@@ -12,6 +12,7 @@ also says what ``--resume`` may do with it:
   ``device``, ``data_root`` and ``out``. A resumed run takes the new value, and the
   change is recorded in ``metrics.jsonl``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,15 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..models.presets import PRESETS
 
-__all__ = ["TrainConfig", "check_config", "config_from_dict", "resume_config",
-           "build_parser", "FIXED_ON_RESUME", "CHANGEABLE_ON_RESUME"]
+__all__ = [
+    "TrainConfig",
+    "check_config",
+    "config_from_dict",
+    "resume_config",
+    "build_parser",
+    "FIXED_ON_RESUME",
+    "CHANGEABLE_ON_RESUME",
+]
 
 
 def _f(default, help: str, resume: str, check: str | None = None, cli: bool = True, **kw):
@@ -40,43 +48,63 @@ class TrainConfig:
     Each attribute is the command-line flag of the same name (``_`` -> ``-``); see
     ``python -m revgnn_edu.train --help`` for the help texts and defaults.
     """
-    preset: str = _f("revgnn-deep", f"model preset, one of: {', '.join(PRESETS)}",
-                     "fixed", check="preset")
+
+    preset: str = _f(
+        "revgnn-deep", f"model preset, one of: {', '.join(PRESETS)}", "fixed", check="preset"
+    )
     num_layers: int | None = _f(None, "override the preset's depth", "fixed", "positive")
-    hidden_channels: int | None = _f(None, "override the preset's width", "fixed",
-                                     "positive")
+    hidden_channels: int | None = _f(None, "override the preset's width", "fixed", "positive")
     fold_edge_encoder: bool = _f(
-        False, "RevGNN presets: fold the shared edge encoder into each block's edge "
-        "projection (same function and parameters; less memory and time)", "fixed")
-    node_aggr: str = _f("add", "how edge features become node inputs: add, mean or max",
-                        "fixed", check="node_aggr")
-    num_parts: int = _f(10, "parts per training partition (the paper: 10)", "fixed",
-                        "positive")
+        False,
+        "RevGNN presets: fold the shared edge encoder into each block's edge "
+        "projection (same function and parameters; less memory and time)",
+        "fixed",
+    )
+    node_aggr: str = _f(
+        "add", "how edge features become node inputs: add, mean or max", "fixed", check="node_aggr"
+    )
+    num_parts: int = _f(10, "parts per training partition (the paper: 10)", "fixed", "positive")
     seed: int = _f(0, "seeds the model, dropout and the partitions", "fixed")
-    data_root: str | None = _f(None, "folder holding ogbn_proteins/ (default: "
-                               "$REVGNN_EDU_DATA, else ~/.cache/revgnn_edu)", "changeable")
-    out: str = _f("runs/ogbn-proteins", "output folder for checkpoints and the metrics log",
-                  "changeable")
-    epochs: int = _f(2000, "total number of epochs (a resumed run stops here too)",
-                     "changeable", "positive")
-    device: str = _f("auto", "cpu, cuda, cuda:1 or auto (CUDA when available)",
-                     "changeable")
+    data_root: str | None = _f(
+        None,
+        "folder holding ogbn_proteins/ (default: $REVGNN_EDU_DATA, else ~/.cache/revgnn_edu)",
+        "changeable",
+    )
+    out: str = _f(
+        "runs/ogbn-proteins", "output folder for checkpoints and the metrics log", "changeable"
+    )
+    epochs: int = _f(
+        2000, "total number of epochs (a resumed run stops here too)", "changeable", "positive"
+    )
+    device: str = _f("auto", "cpu, cuda, cuda:1 or auto (CUDA when available)", "changeable")
     amp: bool = _f(False, "bfloat16 autocast for the forward pass", "changeable")
     lr: float = _f(1e-3, "Adam learning rate, in (0, 1]", "changeable", "lr")
     clip: float = _f(1.0, "gradient-norm clip", "changeable", "positive_float")
-    eval_views: int = _f(1, "evaluation: random partitions averaged (the paper's headline "
-                         "numbers: 10)", "changeable", "positive")
-    eval_parts: int = _f(5, "evaluation: parts per partition (headline numbers: 3)",
-                         "changeable", "positive")
-    eval_every: int = _f(1, "evaluate every this many epochs (and at the last)",
-                         "changeable", "positive")
-    overrides: dict = _f(None, "other model constructor arguments (Python API only), "
-                         "e.g. {'dropout': 0.0}", "fixed", cli=False, default_factory=dict)
+    eval_views: int = _f(
+        1,
+        "evaluation: random partitions averaged (the paper's headline numbers: 10)",
+        "changeable",
+        "positive",
+    )
+    eval_parts: int = _f(
+        5, "evaluation: parts per partition (headline numbers: 3)", "changeable", "positive"
+    )
+    eval_every: int = _f(
+        1, "evaluate every this many epochs (and at the last)", "changeable", "positive"
+    )
+    overrides: dict = _f(
+        None,
+        "other model constructor arguments (Python API only), e.g. {'dropout': 0.0}",
+        "fixed",
+        cli=False,
+        default_factory=dict,
+    )
 
 
 FIXED_ON_RESUME = tuple(f.name for f in fields(TrainConfig) if f.metadata["resume"] == "fixed")
-CHANGEABLE_ON_RESUME = tuple(f.name for f in fields(TrainConfig)
-                             if f.metadata["resume"] == "changeable")
+CHANGEABLE_ON_RESUME = tuple(
+    f.name for f in fields(TrainConfig) if f.metadata["resume"] == "changeable"
+)
 
 
 def _positive_int(name: str, value) -> None:
@@ -94,12 +122,18 @@ def _check_field(name: str, check: str | None, value) -> None:
     elif check == "node_aggr" and value not in ("add", "mean", "max"):
         raise ValueError(f"node_aggr must be 'add', 'mean' or 'max', got {value!r}")
     elif check in ("lr", "positive_float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         if check == "lr" and value > 1:
-            raise ValueError(f"lr must be in (0, 1] (Adam moves every weight by about lr "
-                             f"per step), got {value!r}")
+            raise ValueError(
+                f"lr must be in (0, 1] (Adam moves every weight by about lr "
+                f"per step), got {value!r}"
+            )
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -113,8 +147,9 @@ def check_config(cfg: TrainConfig) -> None:
 def config_from_dict(stored: dict, source: str = "checkpoint") -> TrainConfig:
     """A :class:`TrainConfig` from the plain dict stored in a checkpoint."""
     if not isinstance(stored, dict):
-        raise ValueError(f"{source}: the stored config is a {type(stored).__name__}, "
-                         f"expected a dict")
+        raise ValueError(
+            f"{source}: the stored config is a {type(stored).__name__}, expected a dict"
+        )
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(stored) - names)
     if unknown:
@@ -130,8 +165,9 @@ def config_from_dict(stored: dict, source: str = "checkpoint") -> TrainConfig:
     return cfg
 
 
-def resume_config(stored: TrainConfig, asked: TrainConfig,
-                  given: set[str] | None = None) -> tuple[TrainConfig, dict]:
+def resume_config(
+    stored: TrainConfig, asked: TrainConfig, given: set[str] | None = None
+) -> tuple[TrainConfig, dict]:
     """The configuration of a resumed run, and the changes it makes.
 
     The ``"fixed"`` fields of ``asked`` must equal those of ``stored`` (a
@@ -141,21 +177,30 @@ def resume_config(stored: TrainConfig, asked: TrainConfig,
     ``{field: [old, new]}`` for each change.
     """
     if given is not None:
-        keep = {name: getattr(stored, name) for name in asdict(stored)
-                if name not in given and name != "out"}
+        keep = {
+            name: getattr(stored, name)
+            for name in asdict(stored)
+            if name not in given and name != "out"
+        }
         asked = TrainConfig(**{**asdict(asked), **keep})
-    diffs = [f"{name}: checkpoint {getattr(stored, name)!r}, asked {getattr(asked, name)!r}"
-             for name in FIXED_ON_RESUME if getattr(stored, name) != getattr(asked, name)]
+    diffs = [
+        f"{name}: checkpoint {getattr(stored, name)!r}, asked {getattr(asked, name)!r}"
+        for name in FIXED_ON_RESUME
+        if getattr(stored, name) != getattr(asked, name)
+    ]
     if diffs:
         raise ValueError(
             "--resume: these settings differ from the checkpoint's, and a resumed run "
             "cannot change them (the architecture, the data and the partitions):\n  "
             + "\n  ".join(diffs)
             + f"\nDrop them to resume as stored, or start a new run in another --out. "
-            f"Resuming may change: {', '.join(CHANGEABLE_ON_RESUME)}.")
-    changes = {name: [getattr(stored, name), getattr(asked, name)]
-               for name in CHANGEABLE_ON_RESUME
-               if name != "out" and getattr(stored, name) != getattr(asked, name)}
+            f"Resuming may change: {', '.join(CHANGEABLE_ON_RESUME)}."
+        )
+    changes = {
+        name: [getattr(stored, name), getattr(asked, name)]
+        for name in CHANGEABLE_ON_RESUME
+        if name != "out" and getattr(stored, name) != getattr(asked, name)
+    }
     return TrainConfig(**asdict(asked)), changes
 
 
@@ -166,12 +211,14 @@ def _arg_type(name: str, check: str | None, base):
             value = base(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected {'an integer' if base is int else 'a number'}, got {text!r}")
+                f"expected {'an integer' if base is int else 'a number'}, got {text!r}"
+            ) from None
         try:
             _check_field(name, check, value)
         except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err))
+            raise argparse.ArgumentTypeError(str(err)) from None
         return value
+
     convert.__name__ = base.__name__
     return convert
 
@@ -183,8 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     ``--resume`` keeps the stored value of every field the user did not give).
     """
     p = argparse.ArgumentParser(
-        prog="python -m revgnn_edu.train", argument_default=argparse.SUPPRESS,
-        description="Train a RevGNN-family preset on ogbn-proteins (paper recipe).")
+        prog="python -m revgnn_edu.train",
+        argument_default=argparse.SUPPRESS,
+        description="Train a RevGNN-family preset on ogbn-proteins (paper recipe).",
+    )
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         if not f.metadata["cli"]:
@@ -203,16 +252,26 @@ def build_parser() -> argparse.ArgumentParser:
         elif base is str and f.metadata["check"] is None:
             p.add_argument(flag, help=help_text, metavar=f.name.upper())
         else:
-            p.add_argument(flag, type=_arg_type(f.name, f.metadata["check"], base),
-                           help=help_text, metavar=f.name.upper())
-    p.add_argument("--resume", action="store_true", default=False,
-                   help="continue the run in --out from its checkpoint.pt; flags given "
-                        "with it change the stored settings that may change")
-    p.add_argument("--restart", action="store_true", default=False,
-                   help="delete the run in --out (checkpoint.pt, best.pt, metrics.jsonl) "
-                        "and start over")
-    p.add_argument("--no-progress", action="store_true", default=False,
-                   help="no progress bars")
+            p.add_argument(
+                flag,
+                type=_arg_type(f.name, f.metadata["check"], base),
+                help=help_text,
+                metavar=f.name.upper(),
+            )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        default=False,
+        help="continue the run in --out from its checkpoint.pt; flags given "
+        "with it change the stored settings that may change",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        default=False,
+        help="delete the run in --out (checkpoint.pt, best.pt, metrics.jsonl) and start over",
+    )
+    p.add_argument("--no-progress", action="store_true", default=False, help="no progress bars")
     return p
 
 

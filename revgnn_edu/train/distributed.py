@@ -4,6 +4,7 @@ Each helper is a no-op (or the identity) without a process group, so the trainin
 reads the same with one process or many. ``torchrun`` describes the group through the
 environment; :func:`init_distributed` joins it.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["init_distributed", "rank_and_world", "barrier", "all_finite",
-           "mean_over_processes", "gather", "broadcast"]
+__all__ = [
+    "init_distributed",
+    "rank_and_world",
+    "barrier",
+    "all_finite",
+    "mean_over_processes",
+    "gather",
+    "broadcast",
+]
 
 
 def init_distributed(device: str = "auto") -> str:

@@ -1,4 +1,5 @@
 """Browser tests keep a screenshot of the page when a test fails (tests/browser/results/)."""
+
 import pytest
 
 

@@ -10,6 +10,7 @@ tests/browser/results/. JupyterLab and its kernels are stopped at the end, also 
 Skipped unless REVGNN_EDU_BROWSER_TEST=1 (which `make test-browser` sets); when set, a
 missing Chromium or Playwright is a failure, not a skip.
 """
+
 import json
 import os
 import re
@@ -33,9 +34,16 @@ NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 EXPLORER_NOTEBOOK = "06_memory_and_parameters_side_by_side.ipynb"
 RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KERNEL = "Python (revgnn_edu)"
 
 # Bounds on every wait, in seconds (generous: 2 shared cores)
@@ -46,18 +54,18 @@ CELL_RUN_S = 150
 REDRAW_S = 150
 SERVER_STOP_S = 30
 
-pytestmark = pytest.mark.skipif(os.environ.get("REVGNN_EDU_BROWSER_TEST") != "1",
-                                reason="the browser test runs with `make test-browser`")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("REVGNN_EDU_BROWSER_TEST") != "1",
+    reason="the browser test runs with `make test-browser`",
+)
 
 # JupyterLab settings for the test: never write the notebooks back (no autosave; they are
 # copies anyway), no news or update checks, every cell in the DOM, and closing a notebook
 # shuts its kernel down.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
-                                                    "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none",
-                                               "kernelShutdown": True},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none", "kernelShutdown": True},
 }
 
 
@@ -76,8 +84,9 @@ def _free_port():
 
 
 def _api(lab, path, method="GET", timeout=10):
-    request = urllib.request.Request(f"{lab.url}{path}", method=method,
-                                     headers={"Authorization": f"token {lab.token}"})
+    request = urllib.request.Request(
+        f"{lab.url}{path}", method=method, headers={"Authorization": f"token {lab.token}"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         body = response.read()
     return json.loads(body) if body else None
@@ -144,46 +153,65 @@ def lab(tmp_path_factory):
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (Debian's Chromium)")
 
     home = tmp_path_factory.mktemp("jupyterlab")
-    shutil.copytree(NOTEBOOK_DIR, home / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(
+        NOTEBOOK_DIR, home / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+    )
     for name, values in LAB_SETTINGS.items():
         path = home / "settings" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
 
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # inline plots
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(home / "config"),   # no user config (passwords...)
-               JUPYTER_DATA_DIR=str(home / "data"),       # kernels: only .venv's
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    env.update(
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        JUPYTER_CONFIG_DIR=str(home / "config"),  # no user config (passwords...)
+        JUPYTER_DATA_DIR=str(home / "data"),  # kernels: only .venv's
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
     port, token = _free_port(), secrets.token_hex(16)
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={home / 'notebooks'}",
-               "--ServerApp.terminals_enabled=False",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={home / 'notebooks'}",
+        "--ServerApp.terminals_enabled=False",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log_path = home / "jupyterlab.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=home / "notebooks", env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=home / "notebooks",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     lab = Lab(f"http://127.0.0.1:{port}", token, home, process)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited ({process.returncode}):\n"
-                            f"{log_path.read_text()[-3000:]}")
+                pytest.fail(
+                    f"JupyterLab exited ({process.returncode}):\n{log_path.read_text()[-3000:]}"
+                )
             try:
                 _api(lab, "/api/status", timeout=2)
                 break
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer within {SERVER_START_S} s:\n"
-                                f"{log_path.read_text()[-3000:]}")
+                    pytest.fail(
+                        f"JupyterLab did not answer within {SERVER_START_S} s:\n"
+                        f"{log_path.read_text()[-3000:]}"
+                    )
                 time.sleep(0.5)
         yield lab
     finally:
@@ -199,13 +227,16 @@ def browser_page(lab):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(lab.home / "chromium-profile"),  # a fresh user-data-dir
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000}, timeout=60_000)
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+            timeout=60_000,
+        )
         try:
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(30_000)
-            page.goto(f"{lab.url}/lab?reset&token={lab.token}",
-                      timeout=PAGE_LOAD_S * 1000)
+            page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=PAGE_LOAD_S * 1000)
             page.locator(".jp-DirListing-item").first.wait_for(timeout=PAGE_LOAD_S * 1000)
             yield page
         finally:
@@ -234,14 +265,16 @@ def _tab(page, name):
 def _open(page, name):
     """Open `name` from the file browser; wait until its kernel is idle or a dialog shows."""
     item = page.locator(".jp-DirListing-item").filter(
-        has=page.locator(".jp-DirListing-itemText").get_by_text(name, exact=True))
+        has=page.locator(".jp-DirListing-itemText").get_by_text(name, exact=True)
+    )
     item.locator(".jp-DirListing-itemIcon").dblclick()  # (a click on the name renames)
     _tab(page, name).wait_for(timeout=PAGE_LOAD_S * 1000)  # a large notebook takes a while
     page.wait_for_function(
         """() => document.querySelector('.jp-Dialog') !== null ||
                  [...document.querySelectorAll('.jp-StatusBar-Left .jp-StatusBar-TextItem')]
                      .some(e => /\\|\\s*Idle\\s*$/.test(e.textContent))""",
-        timeout=KERNEL_START_S * 1000)
+        timeout=KERNEL_START_S * 1000,
+    )
 
 
 def _close_current(page):
@@ -285,8 +318,12 @@ def _explorer_cells(path):
     cells = json.loads(path.read_text())["cells"]
     code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
     setup = code[0]
-    explorer = [i for i in code[1:] if re.search(r"explorer", "".join(cells[i]["source"]))
-                and re.search(r"Slider", "".join(cells[i]["source"]))]
+    explorer = [
+        i
+        for i in code[1:]
+        if re.search(r"explorer", "".join(cells[i]["source"]))
+        and re.search(r"Slider", "".join(cells[i]["source"]))
+    ]
     assert explorer, f"{path.name} has no code cell that builds the `explorer` with sliders"
     return setup, explorer[0]
 
@@ -347,7 +384,11 @@ def test_notebook_06_explorer_redraws_when_a_slider_moves(page):
                        .map(e => e.innerHTML).join('\\n');
                    return now !== before && cell.querySelector('.widget-output img') !== null;
                }""",
-            arg=[cell.element_handle(), before], timeout=REDRAW_S * 1000)
+            arg=[cell.element_handle(), before],
+            timeout=REDRAW_S * 1000,
+        )
     except PlaywrightTimeout:
-        pytest.fail(f"the explorer's figure did not change within {REDRAW_S} s after the "
-                    f"slider moved from {value_before} to {readout.inner_text()}")
+        pytest.fail(
+            f"the explorer's figure did not change within {REDRAW_S} s after the "
+            f"slider moved from {value_before} to {readout.inner_text()}"
+        )
