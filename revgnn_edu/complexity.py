@@ -33,7 +33,7 @@ This module puts numbers on them for the models of this package.
     1-15 edges per node): the estimate is exact for ResGNN and WT-ResGNN, within 10%
     for RevGNN, and within 20% for DEQ-GNN (since the solvers share one driver, which
     keeps fewer buffers than the calibrated code did, it over-estimates DEQ-GNN with
-    Anderson by about 11%: 16.71 MiB predicted, 14.88 MiB measured in notebook 06).
+    Anderson by about 11%: 16.71 MiB predicted, 14.88 MiB measured in notebook 07).
 
 **Where each constant comes from** (so that measured / predicted = 1 is a test, not a
 tautology):
@@ -53,7 +53,7 @@ parameters                          derived: the weights of each layer added up;
 :math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with
                                     1-15 edges per node and 16-64 channels (the
                                     :math:`ED` coefficient is the change in bytes over
-                                    the change in :math:`E`; notebook 06 refits it)
+                                    the change in :math:`E`; notebook 07 refits it)
 :math:`W_{rev} = 5ND + 4.5ED +`     fitted on the same kind of graphs with 2-8 groups;
 :math:`12Ng + 3.25Eg + F_{out}N`    the reversible peak is where the recomputed block
                                     and the gradient streams coincide in backward,
