@@ -623,3 +623,100 @@ def test_int32_edge_index_is_converted_by_the_model(graph32, memory_efficient):
     for g32, g64 in zip(grads[torch.int32], grads[torch.int64]):
         assert torch.isfinite(g32).all()
         torch.testing.assert_close(g32, g64, rtol=0, atol=0)
+
+
+# -- random generators a block holds (issue 16.5) ---------------------------------------
+class _OwnGeneratorDropout(nn.Module):
+    """tanh(lin(X)) with dropout drawn from a torch.Generator: its own attribute ``gen``,
+    or, with ``get_gen``, one captured in a closure."""
+
+    def __init__(self, width, gen=None, get_gen=None):
+        super().__init__()
+        self.lin, self.gen, self.get_gen = nn.Linear(width, width), gen, get_gen
+
+    def forward(self, x, edge_index):
+        gen = self.gen if self.get_gen is None else self.get_gen()
+        keep = torch.rand(x.shape, generator=gen, dtype=x.dtype) < 0.5
+        return torch.tanh(self.lin(x)) * keep * 2
+
+
+def test_a_generator_held_by_a_block_is_replayed(coupling_graph):
+    """Before: outputs identical, gradients 0.71-0.76 relative error."""
+    gen = torch.Generator()
+
+    def build():
+        torch.manual_seed(0)
+        return nn.ModuleList(
+            GroupReversible([_OwnGeneratorDropout(D // 2, gen) for _ in range(2)]) for _ in range(2)
+        ).double()
+
+    def run(layers):
+        gen = layers[0].blocks[0].gen  # (each copy of the model has its own)
+        gen.manual_seed(5)  # the same random numbers in both runs
+        x = coupling_graph.x.clone().requires_grad_()
+        h = x
+        for layer in layers:
+            h = layer(h, coupling_graph.edge_index)
+        h = h.pow(2).sum()
+        gen.manual_seed(123)  # drawn from in between: backward must put the state back
+        torch.rand(10, generator=gen)
+        return [x], h
+
+    ours, ref = _grads_both_ways(build, run)
+    _assert_same_grads(ours, ref)
+
+
+def test_a_generator_captured_in_a_closure_is_refused(coupling_graph):
+    gen = torch.Generator().manual_seed(0)
+    layer = GroupReversible([_OwnGeneratorDropout(D // 2, get_gen=lambda: gen) for _ in range(2)])
+    loss = layer.double()(coupling_graph.x, coupling_graph.edge_index).pow(2).sum()
+    with pytest.raises(RuntimeError, match=r"block 1 \(_OwnGeneratorDropout\) draws random num"):
+        loss.backward()
+
+
+# -- torch.compile (issue 16.4) ----------------------------------------------------------
+class _DropoutBlock(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.lin, self.drop = nn.Linear(width, width), nn.Dropout(0.5)
+
+    def forward(self, x, edge_index):
+        return self.drop(torch.tanh(self.lin(x)))
+
+
+@pytest.mark.slow  # compiles (about 3 s)
+def test_torch_compile_of_a_layer_with_dropout_blocks_gives_the_right_gradients():
+    """Before: the compiled forward drew its masks from the compiler's random numbers
+    and the recomputation from the default generator: gradients about 100% off."""
+    torch.manual_seed(0)
+    layer = GroupReversible([_DropoutBlock(4) for _ in range(2)])
+    reference = copy.deepcopy(layer)
+    reference.memory_efficient = False
+    x0, edge_index = torch.randn(6, 8), torch.randint(0, 6, (2, 10))
+    grads = []
+    for m in (torch.compile(layer), reference):
+        torch.manual_seed(1)
+        x = x0.clone().requires_grad_()
+        m(x, edge_index).pow(2).sum().backward()
+        grads.append([x.grad] + [p.grad for p in m.parameters()])
+    for g, g_ref in zip(*grads):
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # compiles (about 5 s)
+def test_compiled_blocks_inside_the_layer_are_replayed():
+    """The docstring's advice: compile the blocks, not the layer; their dropout masks
+    (drawn by the compiled code) are the same in the forward pass and the recomputation."""
+    torch.manual_seed(0)
+    block = torch.compile(_DropoutBlock(4))
+    blocks = [block, block]  # one compiled block in both groups: half the compile time
+    x0, edge_index = torch.randn(6, 8), torch.randint(0, 6, (2, 10))
+    grads = []
+    for efficient in (True, False):
+        block.zero_grad()
+        torch.manual_seed(1)
+        x = x0.clone().requires_grad_()
+        GroupReversible(blocks, memory_efficient=efficient)(x, edge_index).pow(2).sum().backward()
+        grads.append([x.grad] + [p.grad for p in block.parameters()])
+    for g, g_ref in zip(*grads):
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
