@@ -315,3 +315,20 @@ def test_a_parameter_changed_in_place_before_backward_raises():
         f.W.mul_(0.5)  # e.g. an optimizer step between forward and backward
     with pytest.raises(RuntimeError, match="parameter 'W' of f .* modified in place"):
         loss.backward()
+
+
+def test_every_non_converging_step_is_reported_under_the_default_filter(problem):
+    """Before: Python's default filter showed identical warnings once per code location
+    (1 of 5 non-converging steps reported)."""
+    import warnings
+
+    f, x, perm, _ = problem
+    deq = DEQFixedPoint(f, tol=1e-13, max_iter=2)
+    z0 = torch.zeros(N, D, dtype=DTYPE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own default action
+        for _ in range(5):  # five identical steps, five identical failures
+            deq(z0, x, perm, 1.0)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 5 and len(set(messages)) == 5
+    assert all("forward solve: anderson did not converge after 2 iterations" in m for m in messages)
