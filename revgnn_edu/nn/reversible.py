@@ -112,59 +112,6 @@ def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return b if a is None else (a if b is None else a + b)
 
 
-def _autocast_state(device_type: str) -> dict:
-    """The autocast settings in force now, to re-enter them in backward."""
-    return {
-        "device_type": device_type,
-        "enabled": torch.is_autocast_enabled(device_type),
-        "dtype": torch.get_autocast_dtype(device_type),
-    }
-
-
-@contextmanager
-def _seeded(device: torch.device, seed: int) -> Iterator[None]:
-    """Run the body with ``device``'s default random generator seeded with ``seed``,
-    then give the generator back its state. (Seeding the generator directly costs
-    about 30 us; ``fork_rng`` with ``torch.manual_seed``, which visits every backend,
-    costs about 2 ms.)"""
-    if device.type == "cpu":
-        gen = torch.default_generator
-    elif device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        gen = torch.cuda.default_generators[index]
-    else:  # other backends: the general, slower way
-        with torch.random.fork_rng(devices=[device], device_type=device.type):
-            torch.manual_seed(seed)
-            yield
-        return
-    state = gen.get_state()
-    gen.manual_seed(seed)
-    try:
-        yield
-    finally:
-        gen.set_state(state)
-
-
-def _parameters_of(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
-    """The trainable parameters the modules use: their own, and those they share with
-    others without owning them (``module.shared_parameters()``, e.g. a folded encoder);
-    each once."""
-    used = []
-    for m in modules:
-        used += list(m.parameters())
-        used += list(getattr(m, "shared_parameters", list)())
-    return [p for p in dict.fromkeys(used) if p.requires_grad]
-
-
-def _sum(tensors: Sequence[Tensor]) -> Tensor:
-    return reduce(torch.add, tensors)
-
-
-def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    """a + b, where None stands for a zero gradient."""
-    return b if a is None else (a if b is None else a + b)
-
-
 def _trim(args: tuple) -> tuple:
     """The arguments without their trailing ``None``s (``layer(h, edge_index, None)``
     calls ``block(h, edge_index)``)."""
