@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..checks import positive_int, probability
-from ..nn.blocks import check_edge_attr, check_features, reset_parameters_of
+from ..nn.blocks import check_edge_attr, check_edge_index, check_features, reset_parameters_of
 
 __all__ = ["DeepGNN"]
 
@@ -105,6 +105,7 @@ class DeepGNN(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_features(x, self.in_channels)
+        edge_index = check_edge_index(edge_index, type(self).__name__, convert=True)  # int64
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         if self.edge_encoder is not None and not self.fold_edge_encoder:
             edge_attr = self.edge_encoder(edge_attr)  # U' = U W_e, shared by all layers

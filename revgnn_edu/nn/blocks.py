@@ -17,6 +17,7 @@ __all__ = [
     "ResBlock",
     "check_features",
     "check_edge_attr",
+    "check_edge_index",
     "reset_parameters_of",
 ]
 
@@ -258,3 +259,23 @@ def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None, 
             f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
             f"has {edge_index.size(1)} edges"
         )
+
+
+def check_edge_index(edge_index, owner: str, convert: bool = False):
+    """Return ``edge_index`` if its dtype is usable as an index: a dense integer tensor
+    must be ``torch.long`` (int64). With ``convert=True``, another integer dtype (int32,
+    ...) is converted once with ``.long()``; otherwise it raises a clear ValueError
+    (PyTorch's CPU backward of ``scatter_reduce("amax")``, used by max aggregation,
+    gives NaN gradients with a broadcast int32 index). Anything else (a floating or
+    sparse adjacency, a ``SparseTensor``) is returned unchanged."""
+    if not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided:
+        return edge_index
+    if edge_index.dtype == torch.long or edge_index.is_floating_point():
+        return edge_index
+    if convert and edge_index.dtype != torch.bool and not edge_index.is_complex():
+        return edge_index.long()
+    raise ValueError(
+        f"{owner}: edge_index must be an integer index of dtype torch.long (int64), got "
+        f"{edge_index.dtype}; convert it once with edge_index.long() (int32 indices give "
+        f"NaN gradients in PyTorch's CPU backward of max aggregation)"
+    )
