@@ -83,16 +83,23 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from .checks import group_width, model_sizes, one_of
 from .checks import positive_int as _positive
-from .data.ogbn_proteins import NUM_SPECIES, NUM_TASKS
+from .data.ogbn_proteins_facts import (
+    NODE_INPUT_CHANNELS,
+    NUM_EDGE_FEATURES,
+    NUM_SPECIES,
+    NUM_TASKS,
+)
 from .memory import measure_peak_bytes, sweep
 from .models.families import FAMILIES
 from .models.families import family_name as _model_name
-from .models.presets import PRESETS, PROTEINS_EDGE_DIM, PROTEINS_IN_CHANNELS
+from .models.presets import get_preset
 
 __all__ = [
     "MODELS",
     "COMPLEXITY",
+    "count_parameters",
     "block_parameters",
     "predict_parameters",
     "predict_preset_parameters",
@@ -112,14 +119,10 @@ _CONVS = ("gen", "gcn", "sage")
 _SOLVERS = ("anderson", "broyden", "fixed_point_iteration")
 
 
-def _groups(hidden_channels: int, num_groups: int) -> int:
-    _positive("num_groups", num_groups)
-    if num_groups < 2 or hidden_channels % num_groups:
-        raise ValueError(
-            f"hidden_channels={hidden_channels} must split into "
-            f"num_groups={num_groups} equal groups (num_groups >= 2)"
-        )
-    return hidden_channels // num_groups
+def count_parameters(module: nn.Module) -> int:
+    """The number of scalar parameters of ``module``: what :func:`predict_parameters`
+    predicts, counted."""
+    return sum(p.numel() for p in module.parameters())
 
 
 def _linear(i: int, o: int, bias: bool = True) -> int:
@@ -128,6 +131,7 @@ def _linear(i: int, o: int, bias: bool = True) -> int:
 
 def _conv_parameters(width: int, conv: str, edge_channels: int | None, aggr: str) -> int:
     """Weights of ``make_conv(conv, width, width, edge_dim=edge_channels, aggr=aggr)``."""
+    one_of("conv", conv, _CONVS, " (the convs counted here)")
     if conv == "gen":
         # MLP [w, 2w, w] with LayerNorm: Lin(w, 2w) + LN(2w) + Lin(2w, w)
         n = _linear(width, 2 * width) + 2 * (2 * width) + _linear(2 * width, width)
@@ -136,9 +140,7 @@ def _conv_parameters(width: int, conv: str, edge_channels: int | None, aggr: str
         return n + (1 if aggr == "softmax" else 0)  # learnable temperature t
     if conv == "gcn":
         return _linear(width, width)
-    if conv == "sage":
-        return _linear(width, width) + _linear(width, width, bias=False)  # lin_l, lin_r
-    raise ValueError(f"conv must be one of {_CONVS} to be counted, got {conv!r}")
+    return _linear(width, width) + _linear(width, width, bias=False)  # SAGE: lin_l, lin_r
 
 
 def block_parameters(
@@ -185,7 +187,7 @@ def _parameter_terms(
     elif name == "DEQ-GNN":
         terms["body"] = 2 * _conv_parameters(D, conv, e, aggr) + 2 * 2 * D  # convs, 2 LNs
     else:
-        per_layer = num_groups * block_parameters(_groups(D, num_groups), conv, e, aggr)
+        per_layer = num_groups * block_parameters(group_width(D, num_groups), conv, e, aggr)
         terms["body"] = (L if name == "RevGNN" else 1) * per_layer
     terms["head"] = 2 * D + _linear(D, O)  # LayerNorm(D), Linear(D, O)
     return terms
@@ -234,15 +236,7 @@ def predict_parameters(
     Returns:
         int: the number of scalar parameters.
     """
-    F, D, O, L = (
-        _positive(n, v)
-        for n, v in (
-            ("in_channels", in_channels),
-            ("hidden_channels", hidden_channels),
-            ("out_channels", out_channels),
-            ("num_layers", num_layers),
-        )
-    )
+    F, D, O, L = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
     terms = _parameter_terms(_model_name(model), F, D, O, L, num_groups, edge_dim, conv, aggr)
     return sum(terms.values())
 
@@ -278,24 +272,22 @@ def predict_preset_parameters(name: str) -> int:
     Returns:
         int: the number of scalar parameters.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
-    spec = PRESETS[name]
+    spec = get_preset(name)
     D = spec.hidden_channels
     # build_model's defaults: 112 tasks, RevGNN's 2 groups, GENConv with max aggregation
     terms = _parameter_terms(
         spec.family,
-        PROTEINS_IN_CHANNELS,
+        NODE_INPUT_CHANNELS,
         D,
         NUM_TASKS,
         spec.num_layers,
         2,
-        PROTEINS_EDGE_DIM,
+        NUM_EDGE_FEATURES,
         "gen",
         "max",
     )
     # the node encoder is the species Linear(8, 8), then Linear(16, D)
-    terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(PROTEINS_IN_CHANNELS, D)
+    terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(NODE_INPUT_CHANNELS, D)
     return sum(terms.values())
 
 
@@ -317,15 +309,14 @@ _WORK = {
 
 def _solver_state(solver: str, window: int | None, K: int) -> float:
     """Numbers of N x D tensors a solver holds in the adjoint solve (calibrated)."""
+    one_of("solver", solver, _SOLVERS)
     if solver == "anderson":
         m = 5 if window is None else window
         return 5 * min(m, K - 1)  # z_i, f(z_i), their stacks and G = F - Z
     if solver == "broyden":
         memory = 30 if window is None else window
         return 2 * min(memory, K - 1) + 5  # u_j, v_j pairs and a few vectors
-    if solver == "fixed_point_iteration":
-        return 1
-    raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}")
+    return 1  # fixed-point iteration: the current iterate
 
 
 def predict_activation_bytes(
@@ -388,7 +379,7 @@ def predict_activation_bytes(
     L = _positive("num_layers", num_layers)
     O = _positive("out_channels", out_channels)
     edge = bool(edge_features)
-    g = _groups(D, num_groups) if "Rev" in name else D
+    g = group_width(D, num_groups) if "Rev" in name else D
     e = D if edge else None
 
     def work(kind: str) -> float:
@@ -490,7 +481,7 @@ def activation_sweep(
 
     def make_step(v):
         model = make_model(v)
-        counts.append(sum(p.numel() for p in model.parameters()))
+        counts.append(count_parameters(model))
         _allocate_gradients(model)
         return _training_step(model, data)
 

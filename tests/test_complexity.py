@@ -10,6 +10,7 @@ from revgnn_edu.complexity import (
     MODELS,
     activation_sweep,
     block_parameters,
+    count_parameters,
     measure_activation_bytes,
     predict_activation_bytes,
     predict_parameters,
@@ -29,10 +30,6 @@ CLASSES = {
     "WT-RevGNN": WTRevGNN,
     "DEQ-GNN": DEQGNN,
 }
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 def build(name, F, D, O, L, C=2, edge_dim=None, **kwargs):
@@ -57,7 +54,7 @@ def test_table_lists_the_five_models():
     ],
 )
 def test_block_parameters(width, conv, edge, aggr):
-    assert block_parameters(width, conv, edge, aggr) == count(
+    assert block_parameters(width, conv, edge, aggr) == count_parameters(
         GNNBlock(width, conv, edge_dim=edge, aggr=aggr)
     )
 
@@ -77,7 +74,7 @@ def test_predicted_parameters_are_exact(name, L, D, C, edge_dim, conv):
     model = build(name, 10, D, 4, L, C, edge_dim, conv=conv)
     assert predict_parameters(
         name, 10, D, 4, L, num_groups=C, edge_dim=edge_dim, conv=conv
-    ) == count(model)
+    ) == count_parameters(model)
 
 
 def test_parameters_grow_with_depth_only_without_weight_tying():
@@ -101,7 +98,7 @@ def test_predicted_memory_is_close_to_the_meter(N, E, D, C, edge_dim):
     for name in MODELS:
         L = 12 if name == "DEQ-GNN" else 6
         torch.manual_seed(0)
-        kwargs = {"tol": 1e-30} if name == "DEQ-GNN" else {}
+        kwargs = {"solver_options": {"tol": 1e-30}} if name == "DEQ-GNN" else {}
         model = build(name, 8, D, 3, L, C, edge_dim, **kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -151,10 +148,21 @@ def test_activation_sweep_rows_and_masked_loss():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: predict_parameters("GCN", 4, 8, 2, 3), "model family must be one of"),
-        (lambda: predict_parameters("RevGNN", 4, 9, 2, 3), "hidden_channels=9 must split"),
+        (
+            lambda: predict_parameters("GCN", 4, 8, 2, 3),
+            r"model family must be one of \('ResGNN', .*\) \(any case, dashes optional\), "
+            "got 'GCN'",
+        ),
+        (
+            lambda: predict_parameters("RevGNN", 4, 9, 2, 3),
+            "hidden_channels=9 must split into num_groups=2 equal groups",
+        ),
         (lambda: predict_parameters("ResGNN", 4, 8, 2, 0), "num_layers must be a positive"),
-        (lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"), "conv must be one of"),
+        (
+            lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"),
+            r"conv must be one of \('gen', 'gcn', 'sage'\) \(the convs counted here\), "
+            "got 'gat'",
+        ),
         (
             lambda: predict_activation_bytes("DEQ-GNN", 10, 20, 8, 3, 2, solver="newton"),
             "solver must be one of",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..checks import positive_int, probability
-from ..nn.blocks import ConvSpec, ResBlock, check_edge_attr, make_conv, reset_parameters_of
+from ..checks import check_edge_attr, model_sizes, probability
+from ..nn.blocks import ConvSpec, ResBlock, make_conv, reset_parameters_of
 from .base import DeepGNN
 
 __all__ = ["PlainGNN", "ResGNN"]
@@ -18,11 +18,16 @@ class ResGNN(DeepGNN):
     so memory grows as :math:`O(L N D)`.
 
     Args:
-        in_channels, hidden_channels, out_channels, num_layers, edge_dim, dropout:
-            see :class:`~revgnn_edu.models.base.DeepGNN`.
+        in_channels, hidden_channels, out_channels, num_layers: see
+            :class:`~revgnn_edu.models.base.DeepGNN`.
         conv (str or callable, optional): the inner conv, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
+        aggr (str, optional): GENConv's aggregation, see
+            :func:`~revgnn_edu.nn.make_conv`. (default: ``"max"``)
+        **kwargs: ``edge_dim``, ``dropout``, ``node_encoder``, see
+            :class:`~revgnn_edu.models.base.DeepGNN`.
+
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
 
     family = "ResGNN"
@@ -35,34 +40,24 @@ class ResGNN(DeepGNN):
         out_channels: int,
         num_layers: int,
         *,
-        edge_dim: int | None = None,
-        dropout: float = 0.0,
         conv: ConvSpec = "gen",
         aggr: str = "max",
+        **kwargs,
     ):
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            out_channels,
-            num_layers,
-            edge_dim=edge_dim,
-            dropout=dropout,
-        )
-        self._block_args = dict(
-            conv=conv,
-            dropout=dropout,
-            aggr=aggr,
-            edge_dim=hidden_channels if edge_dim is not None else None,
-        )
-        self.build_layers()
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, **kwargs)
+        self.build_layers(conv=conv, aggr=aggr)
 
-    def make_layer(self, l: int) -> ResBlock:
-        return ResBlock(self.hidden_channels, **self._block_args)  # H + f_l(H)
+    def make_layer(self, l: int, conv: ConvSpec, aggr: str) -> ResBlock:
+        # H + f_l(H), f_l = conv(drop(ReLU(LN(H))))
+        return ResBlock(
+            self.hidden_channels, conv, self.layer_edge_dim, dropout=self.dropout, aggr=aggr
+        )
 
 
 class PlainGNN(nn.Module):
     """A plain stack :math:`H^{(l+1)} = \\mathrm{ReLU}(\\mathrm{conv}_l(H^{(l)}, A))`
-    without skip connections (Kipf & Welling's GCN when ``num_layers=2``).
+    without skip connections, encoders or head (Kipf & Welling's GCN when
+    ``num_layers=2``).
 
     Deep plain stacks over-smooth and become hard to train; notebook 01 shows it.
 
@@ -71,8 +66,9 @@ class PlainGNN(nn.Module):
         hidden_channels (int): width of the hidden layers.
         out_channels (int): output size.
         num_layers (int): number of convolutions (at least 1).
-        dropout (float, optional): dropout before each conv. (default: :obj:`0.5`)
-        conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`.
+        dropout (float, optional): dropout before each conv. (default: :obj:`0.0`)
+        conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`; the
+            stack takes no edge features, so the default is the GCN of Kipf & Welling.
             (default: ``"gcn"``)
 
     Shapes:
@@ -87,19 +83,14 @@ class PlainGNN(nn.Module):
         out_channels: int,
         num_layers: int,
         *,
-        dropout: float = 0.5,
+        dropout: float = 0.0,
         conv: ConvSpec = "gcn",
     ):
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("hidden_channels", hidden_channels),
-            ("out_channels", out_channels),
-            ("num_layers", num_layers),
-        ):
-            setattr(self, name, positive_int(name, value))
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))
+        sizes = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
+        self.in_channels, self.hidden_channels, self.out_channels, self.num_layers = sizes
+        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(widths, widths[1:]))
         self.dropout = nn.Dropout(probability("dropout", dropout))
 
     def reset_parameters(self) -> None:
@@ -108,7 +99,7 @@ class PlainGNN(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_edge_attr(edge_attr, edge_index, None, type(self).__name__)
         for i, conv in enumerate(self.convs):
-            x = conv(self.dropout(x), edge_index)
+            x = conv(self.dropout(x), edge_index)  # H' = conv(drop(H), A)
             if i < len(self.convs) - 1:
                 x = x.relu()
         return x
