@@ -9,10 +9,37 @@ from torch import Tensor, nn
 from ..checks import check_edge_attr, check_features, model_sizes, positive_int, probability
 from ..nn.blocks import reset_parameters_of
 
-__all__ = ["DeepGNN"]
+__all__ = ["GNNBase", "DeepGNN"]
 
 
-class DeepGNN(nn.Module):
+class GNNBase(nn.Module):
+    """The constructor every model of the course shares (as PyG's ``BasicGNN``): the
+    four sizes, positional or by name, each a positive integer (checked here, once).
+
+    Args:
+        in_channels (int): node input size :math:`F_{in}`.
+        hidden_channels (int): width :math:`D`.
+        out_channels (int): output size :math:`F_{out}` (classes or tasks).
+        num_layers (int): depth :math:`L`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int):
+        super().__init__()
+        sizes = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
+        self.in_channels, self.hidden_channels, self.out_channels, self.num_layers = sizes
+
+    def reset_parameters(self) -> None:
+        """Re-initialize every parameter."""
+        reset_parameters_of(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
+            f"num_layers={self.num_layers}"
+        )
+
+
+class DeepGNN(GNNBase):
     r"""Encoder -> deep body -> head, the frame of every deep model of the course.
 
     .. math::
@@ -20,17 +47,14 @@ class DeepGNN(nn.Module):
         H^{(L)} = \mathrm{body}(H^{(0)}, A, U'), \quad
         Y = \mathrm{Lin}(\mathrm{drop}(\mathrm{ReLU}(\mathrm{LN}(H^{(L)}))))
 
-    Every model has this constructor (as PyG's ``BasicGNN``): the four sizes
-    positional, everything after ``num_layers`` keyword-only. A subclass declares only
-    its own arguments, passes the others on with ``**kwargs``, and defines its body
-    with one hook, :meth:`make_layer`, called by :meth:`build_layers` at the end of
-    its constructor (or it overrides :meth:`body`).
+    The four sizes are :class:`GNNBase`'s, everything after them keyword-only. A
+    subclass declares only its own arguments, passes the others on (``*args,
+    **kwargs``), and defines its body with one hook, :meth:`make_layer`, called by
+    :meth:`build_layers` at the end of its constructor (or it overrides :meth:`body`).
 
     Args:
-        in_channels (int): node input size :math:`F_{in}`.
-        hidden_channels (int): width :math:`D` of the body.
-        out_channels (int): output size (classes or tasks).
-        num_layers (int): depth :math:`L` of the body.
+        in_channels, hidden_channels, out_channels, num_layers: see :class:`GNNBase`
+            (:math:`D` is the width of the body, :math:`L` its depth).
         edge_dim (int, optional): edge feature size :math:`F_e`; the edge features are
             encoded once, :math:`F_e \to D`, and shared by all layers. Without it the
             model takes no edge features. (default: :obj:`None`)
@@ -56,25 +80,21 @@ class DeepGNN(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
+        *args,
         edge_dim: int | None = None,
         dropout: float = 0.0,
         node_encoder: Callable[[int, int], nn.Module] = nn.Linear,
+        **kwargs,
     ):
-        super().__init__()
-        sizes = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
-        self.in_channels, self.hidden_channels, self.out_channels, self.num_layers = sizes
+        super().__init__(*args, **kwargs)  # the four sizes
+        D = self.hidden_channels
         self.dropout = probability("dropout", dropout)
         self.edge_dim = None if edge_dim is None else positive_int("edge_dim", edge_dim)
-        self.node_encoder = node_encoder(in_channels, hidden_channels)
-        self.edge_encoder = None if edge_dim is None else nn.Linear(edge_dim, hidden_channels)
-        self.head_norm = nn.LayerNorm(hidden_channels)
+        self.node_encoder = node_encoder(self.in_channels, D)
+        self.edge_encoder = None if edge_dim is None else nn.Linear(edge_dim, D)
+        self.head_norm = nn.LayerNorm(D)
         self.head_dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_channels, out_channels)
+        self.head = nn.Linear(D, self.out_channels)
         self.layers = nn.ModuleList()  # filled by build_layers() from make_layer(l)
         self.layer_order: list[int] = []  # layer l of the body is layers[layer_order[l]]
 
@@ -112,10 +132,6 @@ class DeepGNN(nn.Module):
             h = self.layers[i](h, edge_index, edge_attr)  # H^(l+1) = layer_l(H^(l), A, U)
         return h
 
-    def reset_parameters(self) -> None:
-        """Re-initialize every parameter (encoders, body, head)."""
-        reset_parameters_of(self)
-
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_features(x, self.in_channels)
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
@@ -124,9 +140,3 @@ class DeepGNN(nn.Module):
         h = self.body(h, edge_index, edge_attr)  # H^(L)
         h = self.head_dropout(self.head_norm(h).relu())
         return self.head(h)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
-            f"num_layers={self.num_layers}"
-        )

@@ -73,7 +73,7 @@ class DEQGNN(DeepGNN):
 
     Args:
         in_channels, hidden_channels, out_channels: see
-            :class:`~revgnn_edu.models.base.DeepGNN`.
+            :class:`~revgnn_edu.models.base.GNNBase`.
         num_layers (int): the iteration budget :math:`K`: ``max_iter`` of the forward
             solve (and of the adjoint solve unless ``solver_options`` sets
             ``backward_max_iter``). Setting ``model.num_layers`` later changes those
@@ -116,11 +116,7 @@ class DEQGNN(DeepGNN):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
+        *args,
         conv: ConvSpec = "gen",
         aggr: str = "max",
         solver_options: dict[str, Any] | None = None,
@@ -129,7 +125,7 @@ class DEQGNN(DeepGNN):
         **kwargs,
     ):
         options = _solver_options(solver_options, kwargs)
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, **kwargs)
+        super().__init__(*args, **kwargs)
         block = DEQGraphBlock(
             self.hidden_channels, conv, self.layer_edge_dim, dropout=self.dropout, aggr=aggr
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..checks import check_edge_attr, model_sizes, probability
-from ..nn.blocks import ConvSpec, ResBlock, make_conv, reset_parameters_of
-from .base import DeepGNN
+from ..checks import check_edge_attr, probability
+from ..nn.blocks import ConvSpec, ResBlock, make_conv
+from .base import DeepGNN, GNNBase
 
 __all__ = ["PlainGNN", "ResGNN"]
 
@@ -19,7 +19,7 @@ class ResGNN(DeepGNN):
 
     Args:
         in_channels, hidden_channels, out_channels, num_layers: see
-            :class:`~revgnn_edu.models.base.DeepGNN`.
+            :class:`~revgnn_edu.models.base.GNNBase`.
         conv (str or callable, optional): the inner conv, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
         aggr (str, optional): GENConv's aggregation, see
@@ -33,18 +33,8 @@ class ResGNN(DeepGNN):
     family = "ResGNN"
     complexity = ("O(LND)", "O(LD^2)")
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
-        conv: ConvSpec = "gen",
-        aggr: str = "max",
-        **kwargs,
-    ):
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, **kwargs)
+    def __init__(self, *args, conv: ConvSpec = "gen", aggr: str = "max", **kwargs):
+        super().__init__(*args, **kwargs)
         self.build_layers(conv=conv, aggr=aggr)
 
     def make_layer(self, l: int, conv: ConvSpec, aggr: str) -> ResBlock:
@@ -54,7 +44,7 @@ class ResGNN(DeepGNN):
         )
 
 
-class PlainGNN(nn.Module):
+class PlainGNN(GNNBase):
     """A plain stack :math:`H^{(l+1)} = \\mathrm{ReLU}(\\mathrm{conv}_l(H^{(l)}, A))`
     without skip connections, encoders or head (Kipf & Welling's GCN when
     ``num_layers=2``).
@@ -62,10 +52,9 @@ class PlainGNN(nn.Module):
     Deep plain stacks over-smooth and become hard to train; notebook 01 shows it.
 
     Args:
-        in_channels (int): input size.
-        hidden_channels (int): width of the hidden layers.
-        out_channels (int): output size.
-        num_layers (int): number of convolutions (at least 1).
+        in_channels, hidden_channels, out_channels: see
+            :class:`~revgnn_edu.models.base.GNNBase`.
+        num_layers (int): number of convolutions.
         dropout (float, optional): dropout before each conv. (default: :obj:`0.0`)
         conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`; the
             stack takes no edge features, so the default is the GCN of Kipf & Welling.
@@ -76,25 +65,12 @@ class PlainGNN(nn.Module):
         - **output:** :math:`(N, F_{out})`
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
-        dropout: float = 0.0,
-        conv: ConvSpec = "gcn",
-    ):
-        super().__init__()
-        sizes = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
-        self.in_channels, self.hidden_channels, self.out_channels, self.num_layers = sizes
-        widths = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+    def __init__(self, *args, dropout: float = 0.0, conv: ConvSpec = "gcn", **kwargs):
+        super().__init__(*args, **kwargs)  # the four sizes
+        L = self.num_layers
+        widths = [self.in_channels] + [self.hidden_channels] * (L - 1) + [self.out_channels]
         self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(widths, widths[1:]))
         self.dropout = nn.Dropout(probability("dropout", dropout))
-
-    def reset_parameters(self) -> None:
-        reset_parameters_of(self)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_edge_attr(edge_attr, edge_index, None, type(self).__name__)

@@ -29,7 +29,7 @@ class RevGNN(DeepGNN):
 
     Args:
         in_channels, out_channels, num_layers: see
-            :class:`~revgnn_edu.models.base.DeepGNN`; ``num_layers`` is the number of
+            :class:`~revgnn_edu.models.base.GNNBase`; ``num_layers`` is the number of
             reversible layers :math:`L`.
         hidden_channels (int): width :math:`D`, divisible by ``num_groups``.
         num_groups (int, optional): number of groups :math:`C \ge 2`. (default: :obj:`2`)
@@ -55,11 +55,7 @@ class RevGNN(DeepGNN):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
+        *args,
         num_groups: int = 2,
         conv: ConvSpec = "gen",
         aggr: str = "max",
@@ -67,7 +63,7 @@ class RevGNN(DeepGNN):
         fold_edge_encoder: bool = False,
         **kwargs,
     ):
-        super().__init__(in_channels, hidden_channels, out_channels, num_layers, **kwargs)
+        super().__init__(*args, **kwargs)
         self.group_width = group_width(self.hidden_channels, num_groups)
         self.num_groups = num_groups
         self.fold_edge_encoder = bool(fold_edge_encoder) and self.edge_encoder is not None
