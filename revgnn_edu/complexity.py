@@ -28,12 +28,15 @@ This module puts numbers on them for the models of this package.
     two LayerNorms. An exact count (read off autograd's saved tensors);
   - a *working set* that does not depend on depth: the last layer's backward, the
     encoders and the head, and for RevGNN one group's block recomputed in backward,
-    for DEQ-GNN two graphs of :math:`f` and the solver's state. Its coefficients were
-    calibrated once against the meter on random graphs (2-8 groups, 16-64 channels,
-    1-15 edges per node): the estimate is exact for ResGNN and WT-ResGNN, within 10%
-    for RevGNN, and within 20% for DEQ-GNN (since the solvers share one driver, which
-    keeps fewer buffers than the calibrated code did, it over-estimates DEQ-GNN with
-    Anderson by about 11%: 16.71 MiB predicted, 14.88 MiB measured in notebook 06).
+    for DEQ-GNN two graphs of :math:`f` and the solver's state. Its coefficients are
+    fitted by least squares to the meter's byte counts on random graphs (2-8 groups,
+    16-64 channels, 1-15 edges per node). On those
+    graphs the estimate is exact for ResGNN and WT-ResGNN; within 8% for RevGNN and
+    WT-RevGNN from 2 layers on (a single reversible layer needs up to 25% less, as it
+    recomputes nothing below it); exact for DEQ-GNN while the f-evaluations set the
+    peak, which is every case but one: on graphs with about one edge per node,
+    Anderson's own update (its stacked window) sets the peak once the window is full,
+    and the estimate is then up to 12% low.
 
 **Where each constant comes from** (so that measured / predicted = 1 is a test, not a
 tautology):
@@ -49,27 +52,34 @@ parameters                          derived: the weights of each layer added up;
                                     ``saved_tensors_hooks`` (``tests/test_memory.py``
                                     checks it against the measured slope of ResGNN's
                                     peak over depth); never fitted
-:math:`W_{res} = 10ND + 6.25ED +`   fitted once with :func:`measure_activation_bytes`
-:math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with
-                                    1-15 edges per node and 16-64 channels (the
-                                    :math:`ED` coefficient is the change in bytes over
-                                    the change in :math:`E`; notebook 06 refits it)
-:math:`W_{rev} = 5ND + 4.5ED +`     fitted on the same kind of graphs with 2-8 groups;
-:math:`12Ng + 3.25Eg + F_{out}N`    the reversible peak is where the recomputed block
-                                    and the gradient streams coincide in backward,
-                                    which a short formula approximates (within 10%)
-:math:`W_{deq} = 45ND + 13.25ED +`  fitted on the same graphs with Anderson
-:math:`(16 + F_{out})N`
-solver state                        derived from the solvers' buffers, then checked on
-                                    the meter: Anderson :math:`5\\min(m, K-1)\\,ND`
-                                    (:math:`z_i`, :math:`f(z_i)`, their stacks and
-                                    :math:`G`), Broyden :math:`2\\min(\\text{memory},
-                                    K-1) + 5` vectors (:math:`u_j, v_j` and a few),
-                                    fixed-point iteration 1
+:math:`W_{res} = 10ND + 6.25ED +`   fitted with :func:`measure_activation_bytes` on
+:math:`(2 + F_{out})N`              depth-1 ResGNNs on random graphs with 1-15 edges
+                                    per node and 16-64 channels (the :math:`ED`
+                                    coefficient is the change in bytes over the change
+                                    in :math:`E`; notebook 06 refits it)
+:math:`W_{rev} = 4.75ND + 4.5ED`    fitted on the same kind of graphs with 2-8 groups at
+:math:`+ 11.25Ng + 3.25Eg`          depth 4 (without edge features
+:math:`+ F_{out}N`                  :math:`6.25ND + 8.5Ng + 6.25Eg + F_{out}N`); the
+                                    reversible peak is where the recomputed block and
+                                    the gradient streams coincide in backward, which a
+                                    short formula approximates
+:math:`W_{deq} = 44ND + 13.25ED +`  fitted on the same graphs at one solver iteration
+:math:`(16 + F_{out})N`             (without edge features :math:`42ND + 10.25ED +
+                                    (16 + F_{out})N`)
+solver state, after :math:`K - 1`   derived from the solvers' buffers
+updates                             (:mod:`revgnn_edu.solvers`), then checked on the
+                                    meter: Anderson :math:`2\\min(m, K-1)` :math:`N
+                                    \\times D` tensors (the window's :math:`z_i` and
+                                    :math:`f(z_i)`), one more for the best iterate once
+                                    it has left the window; Broyden
+                                    :math:`2\\min(\\text{memory}, K-2) + 5` (the pairs
+                                    :math:`u_j, v_j` and a few vectors); fixed-point
+                                    iteration :math:`\\min(K-1, 2)`
 =================================== ===================================================
 
-Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` and notebook
-06 (width 128, about 50 edges per node without edge features).
+Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` (other node
+counts, widths and edge feature sizes, every solver) and notebook 06 (width 128, and a
+graph with about 50 edges per node without edge features).
 
 All counts are numbers of elements; times ``dtype_bytes`` (4 for float32) gives bytes.
 """
@@ -300,23 +310,27 @@ _KEEP = (9, 2, 4)
 _WORK = {
     ("res", True): (10, 6.25, 0, 0, 2),
     ("res", False): (10, 6.25, 0, 0, 2),
-    ("rev", True): (5, 4.5, 12, 3.25, 0),
-    ("rev", False): (6.25, 0, 9, 6.25, 0),
-    ("deq", True): (45, 13.25, 0, 0, 16),
-    ("deq", False): (43, 10.25, 0, 0, 16),
+    ("rev", True): (4.75, 4.5, 11.25, 3.25, 0),
+    ("rev", False): (6.25, 0, 8.5, 6.25, 0),
+    ("deq", True): (44, 13.25, 0, 0, 16),
+    ("deq", False): (42, 10.25, 0, 0, 16),
 }
 
 
 def _solver_state(solver: str, window: int | None, K: int) -> float:
-    """Numbers of N x D tensors a solver holds in the adjoint solve (calibrated)."""
+    """N x D tensors a solver holds at the step's peak (in the adjoint solve) after
+    its ``K - 1`` updates: derived from its buffers, checked on the meter."""
     one_of("solver", solver, _SOLVERS)
+    updates = K - 1
     if solver == "anderson":
         m = 5 if window is None else window
-        return 5 * min(m, K - 1)  # z_i, f(z_i), their stacks and G = F - Z
+        # the window's z_i and f(z_i); the best iterate once it has left the window
+        return 2 * min(m, updates) + (updates > m)
     if solver == "broyden":
         memory = 30 if window is None else window
-        return 2 * min(memory, K - 1) + 5  # u_j, v_j pairs and a few vectors
-    return 1  # fixed-point iteration: the current iterate
+        # u_j, v_j (one pair per update after the first, at most `memory`), 5 vectors
+        return 0 if updates == 0 else 2 * min(memory, updates - 1) + 5
+    return min(updates, 2)  # fixed-point iteration: f(z_k) and the best iterate
 
 
 def predict_activation_bytes(
@@ -346,13 +360,15 @@ def predict_activation_bytes(
         \text{DEQ-GNN}: W_{deq} + s_{solver}\,ND,
 
     where :math:`W_{res} = 10ND + 6.25ED + (2 + F_{out})N` is the last layer plus the
-    head, :math:`W_{rev} = 5ND + 4.5ED + 12Ng + 3.25Eg + F_{out}N` (with edge features)
-    holds a few :math:`N \times D` streams and one group's block recomputed in backward,
-    :math:`W_{deq} = 45ND + 13.25ED + (16 + F_{out})N` holds two graphs of :math:`f`,
+    head, :math:`W_{rev} = 4.75ND + 4.5ED + 11.25Ng + 3.25Eg + F_{out}N` (with edge
+    features) holds a few :math:`N \times D` streams and one group's block recomputed in
+    backward, :math:`W_{deq} = 44ND + 13.25ED + (16 + F_{out})N` holds two graphs of
+    :math:`f`,
     :math:`P_{block}` is one transient gradient of the tied weights (WT-RevGNN adds one
     too), and :math:`s_{solver}` is the solver's state in :math:`N \times D` tensors
-    (Anderson: :math:`5 \min(m, K-1)`; Broyden: :math:`2 \min(\text{memory}, K-1) + 5`;
-    fixed-point iteration: 1).
+    (Anderson: :math:`2 \min(m, K-1)`, plus one once :math:`K - 1 > m`; Broyden:
+    :math:`2 \min(\text{memory}, K-2) + 5` for :math:`K \ge 2`; fixed-point iteration:
+    :math:`\min(K - 1, 2)`).
 
     Args:
         model (str): one of :data:`MODELS`.

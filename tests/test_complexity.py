@@ -106,9 +106,27 @@ def test_predicted_memory_is_close_to_the_meter(N, E, D, C, edge_dim):
         predicted = predict_activation_bytes(
             name, N, E, D, L, 3, num_groups=C, edge_features=edge_dim is not None
         )
-        assert abs(predicted / measured - 1) < 0.2, (name, predicted, measured)
+        assert abs(predicted / measured - 1) < 0.1, (name, predicted, measured)
         if name in ("ResGNN", "WT-ResGNN"):  # what the layers keep is an exact count
             assert abs(predicted / measured - 1) < 0.01, (name, predicted, measured)
+
+
+@pytest.mark.parametrize("solver", ["anderson", "broyden", "fixed_point_iteration"])
+@pytest.mark.parametrize("N,E,D,edge_dim", [(120, 600, 16, 4), (200, 400, 24, None)])
+def test_predicted_deq_memory_follows_each_solvers_state(solver, N, E, D, edge_dim):
+    """Graphs and widths the fit never saw; the solver state is derived from each
+    solver's buffers, so the estimate holds before and after Anderson's window fills."""
+    graph = random_graph(N, E, 8, edge_dim=edge_dim, num_classes=3, seed=1)
+    for K in (2, 4, 12):
+        torch.manual_seed(0)
+        model = DEQGNN(8, D, 3, K, edge_dim=edge_dim, solver_options=dict(tol=1e-30, solver=solver))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            measured = measure_activation_bytes(model, graph)
+        predicted = predict_activation_bytes(
+            "DEQ-GNN", N, E, D, K, 3, edge_features=edge_dim is not None, solver=solver
+        )
+        assert abs(predicted / measured - 1) < 0.05, (K, predicted, measured)
 
 
 def test_predicted_memory_has_the_shape_of_table_1():
