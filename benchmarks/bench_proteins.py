@@ -1,7 +1,7 @@
 """The ogbn-proteins presets at full size: predicted GPU memory, step and epoch time, levers.
 
-    make bench                                  # runs this (full CPU run, ~15 min)
-    python benchmarks/bench_proteins.py --quick # scaled-down graph, about a minute (CI)
+    make bench                                  # runs this, at full size
+    python benchmarks/bench_proteins.py --quick # a scaled-down graph: a smoke run (CI)
     python benchmarks/bench_proteins.py --device cuda --full-depth revgnn-deep revgnn-wide
 
 A graph of ogbn-proteins' shape is built in memory (132,534 nodes, 79,122,504 directed
@@ -55,12 +55,12 @@ import torch
 import torch.nn.functional as F
 from common import (
     PROTEINS,
-    add_out_argument,
+    add_common_arguments,
     cpu_seconds,
-    default_out,
     environment,
     finish,
     log,
+    prepare,
     synthetic_proteins,
     write_json,
 )
@@ -73,7 +73,7 @@ from revgnn_edu.models.revgnn import RevGNN
 from revgnn_edu.nn.blocks import GNNBlock
 
 #: The paper's GPU memory (GB) on ogbn-proteins (Deep/Wide and the 112-layer table; the
-#: 112-layer figures are an unverified transcription, see shared/REFERENCE.md).
+#: 112-layer figures are an unverified transcription of the paper's table).
 PAPER_MEMORY_GB = {
     "revgnn-deep": 2.86,
     "revgnn-wide": 7.91,
@@ -580,9 +580,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
-    )
-    parser.add_argument(
         "--compile",
         action="store_true",
         help="also measure torch.compile of the blocks (slow to compile)",
@@ -624,7 +621,7 @@ def main(argv=None) -> int:
         "--no-time", action="store_true", help="memory only: skip the timed steps of section 1-2"
     )
     parser.add_argument("--no-levers", action="store_true", help="skip sections 3-4")
-    add_out_argument(parser, "proteins")
+    add_common_arguments(parser, "proteins")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -637,8 +634,6 @@ def main(argv=None) -> int:
             "bench_proteins: --full-depth needs --device cuda (a full-depth "
             "step of RevGNN-Deep takes minutes on a CPU)"
         )
-    if args.threads:
-        torch.set_num_threads(args.threads)
     backend = "cuda" if device.type == "cuda" else "tracker"
     cfg = dict(QUICK if args.quick else FULL, time=not args.no_time)
     if args.presets:
@@ -646,7 +641,7 @@ def main(argv=None) -> int:
     for key in ("scale", "drift_depth", "lever_depth"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    out = args.out or default_out("proteins", device.type)
+    out = prepare(args, "proteins", device)
     start = time.perf_counter()
     log(
         f"bench_proteins: device {device}, memory backend {backend}, "

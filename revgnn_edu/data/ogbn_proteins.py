@@ -36,6 +36,14 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from .ogbn_proteins_facts import (
+    NAME,
+    NODE_INPUT_CHANNELS,
+    NUM_EDGE_FEATURES,
+    NUM_SPECIES,
+    NUM_TASKS,
+    SPECIES_TAXONOMY_IDS,
+)
 from .paths import data_root
 
 __all__ = [
@@ -54,18 +62,6 @@ __all__ = [
     "load_ogbn_proteins",
 ]
 
-NAME = "ogbn-proteins"
-NUM_TASKS = 112
-NUM_EDGE_FEATURES = 8
-
-#: NCBI taxonomy ids of the 8 species in ogbn-proteins, in ascending order; a node's
-#: species index is the position of its id here: A. thaliana (3702), S. cerevisiae
-#: (4932), C. elegans (6239), D. melanogaster (7227), D. rerio (7955), H. sapiens
-#: (9606), M. musculus (10090), E. coli (511145).
-SPECIES_TAXONOMY_IDS = (3702, 4932, 6239, 7227, 7955, 9606, 10090, 511145)
-NUM_SPECIES = len(SPECIES_TAXONOMY_IDS)
-#: Columns of the model input: the aggregated edge features, then the species one-hot.
-NODE_INPUT_CHANNELS = NUM_EDGE_FEATURES + NUM_SPECIES
 
 _URL = "http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip"
 _RELEASE_FILE = "RELEASE_v1.txt"  # ogb asks interactively to re-download without it

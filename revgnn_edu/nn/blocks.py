@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
-from ..checks import positive_int
+from ..checks import check_edge_attr, check_edge_index, check_features, positive_int
 
 __all__ = [
     "make_conv",
@@ -41,7 +41,9 @@ def make_conv(
         in_channels (int): input size.
         out_channels (int): output size.
         edge_dim (int, optional): edge feature size (GENConv only). (default: :obj:`None`)
-        aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
+        aggr (str, optional): GENConv's aggregation: ``"max"``, ``"softmax"`` (with a
+            learnable temperature), ``"mean"`` or ``"add"``; the other convs ignore it.
+            (default: ``"max"``)
     """
     if callable(conv) and not isinstance(conv, str):
         return conv(in_channels, out_channels)
@@ -85,9 +87,9 @@ def reset_parameters_of(module: nn.Module) -> None:
 
 
 def _drop_encoder_copies(state_dict, prefix, *args) -> None:
-    """Checkpoints written before the folded encoder stopped being registered in every
-    block hold a copy of it per block (``...blocks.i.edge_encoder.*``): the same
-    tensors as the model's own encoder. Drop them, so those checkpoints still load."""
+    """A state-dict pre-hook: drop entries ``<block>.edge_encoder.*``, copies of the
+    model's shared edge encoder stored under a block, so that such a state dict loads
+    (the block uses the model's encoder and registers no copy of its own)."""
     for key in [k for k in state_dict if k.startswith(prefix + "edge_encoder.")]:
         del state_dict[key]
 
@@ -216,66 +218,3 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         return x + self.block(x, edge_index, edge_attr)  # X' = X + f(X)
-
-
-def _shape(t) -> object:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-
-
-def check_features(x: Tensor, channels: int, what: str = "x") -> None:
-    """Raise a clear error when node features have the wrong width."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
-        raise ValueError(f"{what} must have shape (num_nodes, {channels}), got {_shape(x)}")
-
-
-def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None, owner: str) -> None:
-    """Raise a clear ValueError unless ``edge_attr`` fits a module built with
-    ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
-    ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
-    if edge_dim is None:
-        if edge_attr is not None:
-            raise ValueError(
-                f"{owner} takes no edge features (it was built without "
-                f"edge_dim), but edge_attr of shape {_shape(edge_attr)} was "
-                f"given; pass edge_attr=None, or build it with edge_dim"
-            )
-        return
-    if edge_attr is None:
-        raise ValueError(f"{owner} was built with edge_dim={edge_dim} but edge_attr is None")
-    if (
-        not isinstance(edge_attr, torch.Tensor)
-        or edge_attr.dim() != 2
-        or edge_attr.size(1) != edge_dim
-    ):
-        raise ValueError(
-            f"{owner}: edge_attr must have shape (num_edges, {edge_dim}), got {_shape(edge_attr)}"
-        )
-    if (
-        isinstance(edge_index, torch.Tensor)
-        and edge_index.dim() == 2
-        and edge_attr.size(0) != edge_index.size(1)
-    ):
-        raise ValueError(
-            f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
-            f"has {edge_index.size(1)} edges"
-        )
-
-
-def check_edge_index(edge_index, owner: str, convert: bool = False):
-    """Return ``edge_index`` if its dtype is usable as an index: a dense integer tensor
-    must be ``torch.long`` (int64). With ``convert=True``, another integer dtype (int32,
-    ...) is converted once with ``.long()``; otherwise it raises a clear ValueError
-    (PyTorch's CPU backward of ``scatter_reduce("amax")``, used by max aggregation,
-    gives NaN gradients with a broadcast int32 index). Anything else (a floating or
-    sparse adjacency, a ``SparseTensor``) is returned unchanged."""
-    if not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided:
-        return edge_index
-    if edge_index.dtype == torch.long or edge_index.is_floating_point():
-        return edge_index
-    if convert and edge_index.dtype != torch.bool and not edge_index.is_complex():
-        return edge_index.long()
-    raise ValueError(
-        f"{owner}: edge_index must be an integer index of dtype torch.long (int64), got "
-        f"{edge_index.dtype}; convert it once with edge_index.long() (int32 indices give "
-        f"NaN gradients in PyTorch's CPU backward of max aggregation)"
-    )
