@@ -118,10 +118,11 @@ def k_hop_transfer(
       nodes with the source opposite the target, :math:`k` hops away either way
       (:math:`k \ge 2`; ``length`` must be :obj:`None`).
 
-    Every node that is not the source is at the same position in every copy and holds
-    the same features, so whatever a message-passing model computes for a target from
-    fewer than :math:`k` hops is the same for every class: such a model scores chance
-    (the classes are balanced within each split), whatever its weights.
+    Apart from the source's one-hot, all copies are the same graph with the same
+    features, and no node within :math:`k - 1` hops of a target carries its class: a
+    message-passing model whose receptive field is smaller than :math:`k` gives every
+    target the same output, and so scores chance (the classes are balanced within each
+    split), whatever its weights.
 
     Args:
         k (int): the distance from source to target, :math:`k \ge 1`.
