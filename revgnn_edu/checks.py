@@ -24,6 +24,7 @@ import torch
 
 __all__ = [
     "positive_int",
+    "int_at_least",
     "int_in_range",
     "probability",
     "one_of",
@@ -45,6 +46,14 @@ def positive_int(name: str, value) -> int:
     ValueError naming ``name`` and the bad value."""
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def int_at_least(name: str, value, minimum: int) -> int:
+    """Return ``value`` if it is an integer ``>= minimum`` (not a bool), else a
+    ValueError naming ``name`` and the bad value."""
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 

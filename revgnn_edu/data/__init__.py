@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_planetoid": "planetoid",
     "random_graph": "synthetic",
     "toy_graph": "synthetic",
+    "k_hop_transfer": "synthetic",
     "NUM_EDGE_FEATURES": "ogbn_proteins_facts",
     "NUM_SPECIES": "ogbn_proteins_facts",
     "NUM_TASKS": "ogbn_proteins_facts",

@@ -7,17 +7,12 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from ..checks import positive_int
+from ..checks import int_at_least, one_of, positive_int
 
 __all__ = ["random_graph", "toy_graph", "k_hop_transfer", "TOPOLOGIES"]
 
 #: the graphs :func:`k_hop_transfer` can build
 TOPOLOGIES = ("path", "undirected_path", "ring")
-
-
-def _check_positive(name: str, value, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def random_graph(
@@ -49,18 +44,18 @@ def random_graph(
         - **x:** :math:`(N, F)`, **edge_index:** :math:`(2, E)`,
           **edge_attr:** :math:`(E, edge\\_dim)`, **y:** :math:`(N,)`
     """
-    _check_positive("num_nodes", num_nodes)
-    _check_positive("num_edges", num_edges, minimum=0)
-    _check_positive("num_features", num_features)
+    positive_int("num_nodes", num_nodes)
+    int_at_least("num_edges", num_edges, 0)
+    positive_int("num_features", num_features)
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(num_nodes, num_features, generator=gen, dtype=dtype)
     edge_index = torch.randint(0, num_nodes, (2, num_edges), generator=gen)
     data = Data(x=x, edge_index=edge_index)
     if edge_dim is not None:
-        _check_positive("edge_dim", edge_dim)
+        positive_int("edge_dim", edge_dim)
         data.edge_attr = torch.randn(num_edges, edge_dim, generator=gen, dtype=dtype)
     if num_classes is not None:
-        _check_positive("num_classes", num_classes, minimum=2)
+        int_at_least("num_classes", num_classes, 2)
         # y_i = argmax_c ( W [x_i, mean_{j -> i} x_j] )_c
         neigh = scatter(x[edge_index[0]], edge_index[1], dim=0, dim_size=num_nodes, reduce="mean")
         proj = torch.randn(2 * num_features, num_classes, generator=gen, dtype=dtype)
@@ -148,12 +143,10 @@ def k_hop_transfer(
           **edge_index:** :math:`(2, G m)`, **y** and the masks: :math:`(G n,)`
     """
     k = positive_int("k", k)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    num_classes = int_at_least("num_classes", num_classes, 2)
     for name, value in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
         positive_int(name, value)
-    if topology not in TOPOLOGIES:
-        raise ValueError(f"topology must be one of {TOPOLOGIES}, got {topology!r}")
+    one_of("topology", topology, TOPOLOGIES)
     if topology == "ring":
         if k < 2:
             raise ValueError(f"a ring needs k >= 2 (2k >= 4 nodes), got k={k!r}")

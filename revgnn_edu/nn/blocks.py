@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
 from ..checks import check_edge_attr, check_edge_index, check_features, positive_int
+from .difference import DifferenceConv
 
 __all__ = [
     "make_conv",
@@ -36,8 +37,10 @@ def make_conv(
     Args:
         conv (str or callable): ``"gen"`` for the paper's GENConv (message
             :math:`\\mathrm{ReLU}(x_j + e_{ij}) + \\epsilon`, output MLP with channels
-            ``[g, 2g, g]`` and LayerNorm), ``"gcn"``, ``"sage"``, or a callable
-            ``(in_channels, out_channels) -> MessagePassing`` for any other PyG conv.
+            ``[g, 2g, g]`` and LayerNorm), ``"gcn"``, ``"sage"``, ``"diff"`` (a
+            :class:`~revgnn_edu.nn.difference.DifferenceConv`, initialised as a one-hop
+            transfer), or a callable ``(in_channels, out_channels) -> MessagePassing``
+            for any other PyG conv.
         in_channels (int): input size.
         out_channels (int): output size.
         edge_dim (int, optional): edge feature size (GENConv only). (default: :obj:`None`)
@@ -66,8 +69,10 @@ def make_conv(
         return GCNConv(in_channels, out_channels)
     if conv == "sage":
         return SAGEConv(in_channels, out_channels)
+    if conv == "diff":
+        return DifferenceConv(in_channels, out_channels)
     raise ValueError(
-        f"conv must be 'gen', 'gcn', 'sage' or a callable building a PyG conv, got {conv!r}"
+        f"conv must be 'gen', 'gcn', 'sage', 'diff' or a callable building a PyG conv, got {conv!r}"
     )
 
 
