@@ -24,19 +24,26 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
+import math
 import os
 import shutil
+import tempfile
 import warnings
 import zlib
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from .paths import data_root
+from .paths import ENV_VAR, data_root
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None
 
 __all__ = [
     "NAME",
@@ -240,17 +247,13 @@ def mean_rocauc(y_pred: Tensor, y_true: Tensor, index: Tensor | None = None) -> 
 
 
 def _missing_files_message(root: Path, dataset_dir: Path, missing: list[Path]) -> str:
-    names = "\n".join(f"  {p}" for p in missing)
+    names = [str(p.relative_to(dataset_dir)) for p in missing]
+    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     return (
-        f"ogbn-proteins files not found:\n{names}\n"
-        f"Looked in root {root} (the root argument, else $REVGNN_EDU_DATA, else "
-        f"~/.cache/revgnn_edu). load_ogbn_proteins downloads only into a folder "
-        f"without any ogbn-proteins files. Without internet, download {_URL}, unzip it "
-        f"and rename the folder 'proteins' to "
-        f"'{dataset_dir.name}' (or let ogb do it: "
-        f"PygNodePropPredDataset('ogbn-proteins', root=...)), then copy that folder into "
-        f"{root} or point REVGNN_EDU_DATA at its parent. For a small stand-in, use "
-        f"make_fake_ogbn_proteins(root)."
+        f"ogbn-proteins files missing in {dataset_dir}: {listed} (the root is the root "
+        f"argument, else ${ENV_VAR}, else ~/.cache/revgnn_edu).\n"
+        f"Download {_URL}, unzip it, rename its folder 'proteins' to '{dataset_dir.name}' "
+        f"and put it in {root}; make_fake_ogbn_proteins(root) writes a small stand-in."
     )
 
 
@@ -259,17 +262,41 @@ def _holds_files(folder: Path) -> bool:
     return folder.exists() and any(p.is_file() for p in folder.rglob("*"))
 
 
-def _first_unreadable(paths: list[Path]) -> tuple[Path, Exception] | None:
-    # Reads each csv.gz file in full; used only after a load failed, to name the culprit.
+def _non_numeric(frame) -> str | None:
+    """Where ``frame`` (a csv file read by pandas) holds an empty or non-numeric field."""
+    import pandas as pd
+
+    for col in range(frame.shape[1]):
+        values = frame.iloc[:, col]
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            bad = values.isna().to_numpy()  # numbers: only empty fields are NaN
+        else:
+            bad = pd.to_numeric(values, errors="coerce").isna().to_numpy()
+        if bad.any():
+            row = int(bad.argmax())
+            value = values.iat[row]
+            what = "an empty field" if pd.isna(value) else f"the non-numeric value {value!r}"
+            return f"{what} in line {row + 1}, column {col + 1}"
+    return None
+
+
+def _first_unreadable(paths: list[Path]) -> tuple[Path, str] | None:
+    """The first of ``paths`` that is not a gzipped csv of numbers, and what is wrong.
+
+    Reads each file in full; used only after a load failed, to name the culprit.
+    """
+    import pandas as pd
+
     for path in paths:
         try:
             frame = pd.read_csv(path, compression="gzip", header=None)
-            if frame.empty:
-                raise ValueError("file has no rows")
-            if frame.isna().to_numpy().any():
-                raise ValueError("file has empty or non-numeric fields")
         except (OSError, EOFError, zlib.error, ValueError, pd.errors.ParserError) as err:
-            return path, err
+            return path, f"{type(err).__name__}: {err}"
+        if frame.empty:
+            return path, "the file has no rows"
+        problem = _non_numeric(frame)
+        if problem is not None:
+            return path, problem
     return None
 
 
@@ -283,6 +310,128 @@ def _quiet(verbose: bool):
         yield
 
 
+# The processed file is a cache of the raw files: it is used only while the raw files are
+# the ones it was built from. Their stamp is each file's size and gzip trailer (the CRC-32
+# and length of its uncompressed content), read from the last 8 bytes.
+_STAMP_FILE = Path("processed") / "revgnn_edu_raw_files.json"
+_BUILD_LOCK = ".revgnn_edu_processing.lock"
+
+
+def _raw_stamp(raw: list[Path]) -> dict[str, list]:
+    stamp = {}
+    for path in raw:
+        if path.is_file():
+            with open(path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(size - 8, 0))
+                stamp[path.name] = [size, fh.read(8).hex()]
+    return stamp
+
+
+def _stored_stamp(dataset_dir: Path) -> dict | None:
+    try:
+        stored = json.loads((dataset_dir / _STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+def _changed_raw_files(dataset_dir: Path, raw: list[Path]) -> list[str] | None:
+    """The raw files that differ from those the processed file was built from: ``[]``
+    when it is current, :obj:`None` when nothing records what it was built from."""
+    stored = _stored_stamp(dataset_dir)
+    if stored is None:
+        return None
+    current = _raw_stamp(raw)
+    return [name for name in stored if name in current and current[name] != stored[name]]
+
+
+def _write_stamp(dataset_dir: Path, stamp: dict) -> None:
+    path = dataset_dir / _STAMP_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stamp, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _build_lock(dataset_dir: Path):
+    # one process (re)builds the processed file; others wait, then read what it built
+    fd = os.open(dataset_dir / _BUILD_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _open_dataset(root: Path, verbose: bool):
+    from ogb.nodeproppred import PygNodePropPredDataset
+
+    with _quiet(verbose), ogb_safe_load():
+        return PygNodePropPredDataset(NAME, root=str(root))
+
+
+def _processed_dataset(root: Path, dataset_dir: Path, raw: list[Path], verbose: bool):
+    """ogb's dataset, its processed file (re)built from the raw files when they changed."""
+    processed = dataset_dir / _PROCESSED_FILE
+    if processed.exists() and _changed_raw_files(dataset_dir, raw) == []:
+        try:
+            return _open_dataset(root, verbose)
+        except Exception as err:
+            raise RuntimeError(
+                f"could not read the processed ogbn-proteins file {processed} ({err!r}); "
+                f"delete it to rebuild it from the raw files"
+            ) from err
+    try:
+        lock = _build_lock(dataset_dir)
+        lock.__enter__()
+    except OSError as err:
+        raise RuntimeError(
+            f"{processed} must be (re)built from the raw files in {dataset_dir / 'raw'}, "
+            f"but {dataset_dir} cannot be written ({err.strerror})"
+        ) from None
+    try:
+        changed = _changed_raw_files(dataset_dir, raw)
+        if processed.exists() and changed != []:  # another process may have rebuilt it
+            if any(not p.exists() for p in raw):
+                missing = [p.name for p in raw if not p.exists()]
+                raise FileNotFoundError(
+                    f"{processed} was built from other raw files than those in "
+                    f"{dataset_dir / 'raw'} ({', '.join(changed or ['unrecorded'])}), and it "
+                    f"cannot be rebuilt: {', '.join(missing)} missing"
+                )
+            why = (
+                f"the raw files {', '.join(changed)} changed"
+                if changed
+                else "nothing records which raw files it was built from"
+            )
+            warnings.warn(f"rebuilding {processed}: {why}", stacklevel=3)
+            shutil.rmtree(processed.parent)
+        stamp = _raw_stamp(raw)
+        try:
+            dataset = _open_dataset(root, verbose)
+        except Exception as err:
+            culprit = _first_unreadable(raw)
+            if culprit is not None:
+                raise RuntimeError(
+                    f"could not read ogbn-proteins raw file {culprit[0]}: {culprit[1]}"
+                ) from err
+            raise RuntimeError(
+                f"could not process the ogbn-proteins raw files in {dataset_dir / 'raw'} ({err!r})"
+            ) from err
+        if _changed_raw_files(dataset_dir, raw) != []:
+            _write_stamp(dataset_dir, stamp)
+        return dataset
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def load_ogbn_proteins(
     root: str | os.PathLike | None = None,
     node_aggr: str = "add",
@@ -292,13 +441,16 @@ def load_ogbn_proteins(
     r"""Loads ogbn-proteins through ogb and builds the paper's node inputs.
 
     The first call processes ogb's raw files into ``processed/geometric_data_processed.pt``
-    (minutes for the real dataset); later calls read that file. When the dataset folder
-    holds no files and ``download`` is set, ogb downloads it (216 MB; a failed download
-    leaves no folder behind, so the next call tries again); a failed download, or a
-    folder with some files missing, raises :class:`FileNotFoundError` naming the files
-    and how to provide them; unreadable files raise :class:`RuntimeError` naming the
-    file; files that disagree with each other (label rows, split ids out of range or
-    overlapping, NaN edge features) raise :class:`ValueError` naming the file.
+    (minutes for the real dataset); later calls read that file while the raw files are
+    the ones it was built from (same size and content checksum), and rebuild it, with a
+    warning, when they changed. When the dataset folder holds no files and ``download``
+    is set, ogb downloads it (216 MB; a failed download leaves no folder behind, so the
+    next call tries again); a failed download, or a folder with some files missing,
+    raises :class:`FileNotFoundError` naming the files and how to provide them;
+    unreadable or non-numeric files raise :class:`RuntimeError` naming the file and the
+    line; files that disagree with each other (label rows, split ids out of range or
+    overlapping, edge features outside :math:`[0, 1]`) raise :class:`ValueError`
+    naming the file.
 
     Args:
         root (str or Path, optional): Folder holding ``ogbn_proteins/`` (ogb's layout).
@@ -318,8 +470,6 @@ def load_ogbn_proteins(
         :math:`(E, 8)`, ``y`` :math:`(N, 112)` float 0/1 labels; ``split_idx`` maps
         ``"train"``, ``"valid"``, ``"test"`` to node indices (the species split).
     """
-    from ogb.nodeproppred import PygNodePropPredDataset
-
     root = data_root(root)
     dataset_dir = _dataset_dir(root)
     processed = dataset_dir / _PROCESSED_FILE
@@ -337,8 +487,7 @@ def load_ogbn_proteins(
         if dataset_dir.exists():
             shutil.rmtree(dataset_dir)
         try:  # ogb downloads, unzips and processes (progress shown)
-            with ogb_safe_load():
-                PygNodePropPredDataset(NAME, root=str(root))
+            _open_dataset(root, verbose=True)
         except Exception as err:
             if dataset_dir.exists() and not _holds_files(dataset_dir):
                 shutil.rmtree(dataset_dir)  # so that the next call tries again
@@ -350,25 +499,7 @@ def load_ogbn_proteins(
     if missing:
         raise FileNotFoundError(_missing_files_message(root, dataset_dir, missing))
 
-    had_processed = processed.exists()
-    try:
-        with _quiet(verbose), ogb_safe_load():
-            dataset = PygNodePropPredDataset(NAME, root=str(root))
-    except Exception as err:
-        if had_processed:
-            raise RuntimeError(
-                f"could not read the processed ogbn-proteins file {processed} ({err!r}); "
-                f"delete it to rebuild it from the raw files"
-            ) from err
-        culprit = _first_unreadable(raw)
-        if culprit is not None:
-            raise RuntimeError(
-                f"could not read ogbn-proteins raw file {culprit[0]}: {culprit[1]}"
-            ) from err
-        raise RuntimeError(
-            f"could not process the ogbn-proteins raw files in {dataset_dir / 'raw'} ({err!r})"
-        ) from err
-
+    dataset = _processed_dataset(root, dataset_dir, raw, verbose)
     try:
         with ogb_safe_load(), warnings.catch_warnings():
             # ogb wraps read-only pandas arrays; harmless here, the indices are copied.
@@ -376,8 +507,13 @@ def load_ogbn_proteins(
             split_idx = dataset.get_idx_split()
     except Exception as err:
         culprit = _first_unreadable(splits)
-        where = culprit[0] if culprit is not None else splits[0].parent
-        raise RuntimeError(f"could not read ogbn-proteins split file {where}: {err!r}") from err
+        if culprit is None:
+            raise RuntimeError(
+                f"could not read the ogbn-proteins split files in {splits[0].parent}: {err!r}"
+            ) from err
+        raise RuntimeError(
+            f"could not read ogbn-proteins split file {culprit[0]}: {culprit[1]}"
+        ) from err
 
     graph = dataset[0]
     num_nodes = int(graph.num_nodes)
@@ -408,11 +544,10 @@ def _check_consistent(
     """
     raw = dataset_dir / "raw"
     split_dir = dataset_dir / "split" / "species"
-    also = f" (read through {processed}: after fixing the raw file, delete it to rebuild it)"
 
     def fail(path: Path, problem: str):
-        cached = also if path.parent == raw else ""  # ogb reads the splits every time
-        raise ValueError(f"ogbn-proteins file {path}: {problem}{cached}")
+        # a fixed raw file changes its stamp, so the next load rebuilds the processed file
+        raise ValueError(f"ogbn-proteins file {path}: {problem}")
 
     num_nodes = int(graph.num_nodes)
     counts = f"num_nodes={num_nodes} (from {raw / 'num-node-list.csv.gz'})"
@@ -450,12 +585,15 @@ def _check_consistent(
         )
     for start in range(0, edge_attr.size(0), 1 << 22):  # chunks: no 79M x 8 temporary
         chunk = edge_attr[start : start + (1 << 22)]
-        bad = ~torch.isfinite(chunk)
+        bad = ~((chunk >= 0) & (chunk <= 1))  # association scores lie in [0, 1]; NaN too
         if bool(bad.any()):
-            row = start + int(bad.any(1).nonzero()[0])
+            row = int(bad.any(1).nonzero()[0])
+            value = float(chunk[row][bad[row]][0])
+            what = "NaN or infinite" if not math.isfinite(value) else "out-of-range"
             fail(
                 raw / "edge-feat.csv.gz",
-                f"NaN or infinite edge features (first at directed edge {row})",
+                f"{what} edge features ({value:g} at directed edge {start + row}); "
+                f"ogbn-proteins' association scores lie in [0, 1]",
             )
     seen = torch.zeros(num_nodes, dtype=torch.uint8)
     for code, name in enumerate(("train", "valid", "test"), 1):
