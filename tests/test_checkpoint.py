@@ -419,7 +419,7 @@ def test_a_file_size_limit_is_one_line_and_the_checkpoint_stays(proteins_root, t
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and err[-1].startswith(f"error: cannot write {CHECKPOINT} in {out}: it needs")
     assert "above the file-size limit" in err[-1] and "(ulimit -f)" in err[-1]
-    assert err[-1].endswith(f"the checkpoint of epoch 1 ({out / CHECKPOINT}) is intact")
+    assert err[-1].endswith(f"epoch 1 ({out / CHECKPOINT}) is intact: continue it with --resume")
     assert load_checkpoint(out / CHECKPOINT)["epoch"] == 1
     assert not list(out.glob(".*.tmp-*"))
 
@@ -440,8 +440,8 @@ def test_a_full_disk_is_one_line_naming_the_space_needed(
     monkeypatch.undo()
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: cannot write {CHECKPOINT} in {out}: no space left on the device")
-    assert "MiB free, about" in err and "MiB needed" in err
-    assert err.endswith(f"the checkpoint of epoch 1 ({out / CHECKPOINT}) is intact")
+    assert " free, about " in err and " needed); free some space, then run again" in err
+    assert err.endswith(f"epoch 1 ({out / CHECKPOINT}) is intact: continue it with --resume")
     assert load_checkpoint(out / CHECKPOINT)["epoch"] == 1
 
 
@@ -514,3 +514,24 @@ def test_workers_stop_and_free_the_lock_when_the_torchrun_agent_is_killed(protei
     finally:
         os.close(fd)
     assert load_checkpoint(out / CHECKPOINT)["epoch"] >= 1
+
+
+def test_sigterm_during_a_save_lets_the_save_finish(tmp_path, monkeypatch):
+    from revgnn_edu.train.checkpoint import Terminated, atomic_save, terminate_after_saves
+
+    real = torch.save
+
+    def save_interrupted_by_sigterm(obj, fh):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of the write
+        real(obj, fh)
+
+    previous = signal.signal(signal.SIGTERM, terminate_after_saves)
+    monkeypatch.setattr(torch, "save", save_interrupted_by_sigterm)
+    try:
+        with pytest.raises(Terminated):
+            atomic_save({"epoch": 7}, tmp_path / CHECKPOINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        monkeypatch.undo()
+    assert torch.load(tmp_path / CHECKPOINT)["epoch"] == 7  # whole, then stopped
+    assert os.listdir(tmp_path) == [CHECKPOINT]

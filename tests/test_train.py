@@ -1,12 +1,14 @@
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from revgnn_edu.data import make_fake_ogbn_proteins
 from revgnn_edu.train import (
     CHECKPOINT,
     METRICS,
@@ -162,8 +164,9 @@ def test_unknown_preset_lists_the_valid_ones(capsys):
     assert "deq-gnn-224" in err
 
 
-def test_missing_dataset_file_is_named(tmp_path, capsys):
-    root = make_fake_ogbn_proteins(tmp_path / "data", num_nodes=100, num_edges=500, seed=1)
+def test_missing_dataset_file_is_named(proteins_root, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(proteins_root, root)
     missing = next(Path(root).rglob("edge.csv.gz"))
     missing.unlink()
     code = main(
@@ -415,3 +418,13 @@ def test_resume_refuses_another_dataset_of_the_same_size(fake_proteins, tmp_path
     assert err.startswith(f"error: the dataset in {other} (") and err.count("'crc32'") == 2
     assert f"is not the one {tmp_path / CHECKPOINT} was trained on" in err
     assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
+
+
+def test_the_trainer_draws_with_matplotlib_only_when_it_plots():
+    code = "import sys, revgnn_edu.train.loop; print('matplotlib' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env
+    )
+    assert result.stdout.strip() == "False", result.stderr

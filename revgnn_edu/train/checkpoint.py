@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -44,6 +43,7 @@ __all__ = [
     "load_checkpoint",
     "check_checkpoint",
     "one_line",
+    "space_error",
     "read_metrics",
     "write_metrics",
     "terminate_after_saves",
@@ -115,31 +115,44 @@ class _Recorder:
         return self.fh.flush()
 
 
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.1f} MiB"
+def space_error(path: Path, err: OSError, needed: int | None = None) -> OutputDirError:
+    """One line for a write to ``path`` that failed with ``err``: a full disk (with the
+    space free and ``needed``), a file-size limit, a folder in the way."""
+    from ..memory import format_bytes
 
-
-def _space_error(path: Path, err: OSError, needed: int) -> OutputDirError:
-    folder = path.parent
+    folder, name = path.parent, path.name
     if err.errno == errno.EFBIG:
         import resource
 
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limit = format_bytes(resource.getrlimit(resource.RLIMIT_FSIZE)[0])
+        need = f"about {format_bytes(needed)}" if needed else "more"
         return OutputDirError(
-            f"cannot write {path.name} in {folder}: it needs about {_mib(needed)}, above "
-            f"the file-size limit of {_mib(limit)} (ulimit -f); raise the limit and run "
-            f"again with --resume"
+            f"cannot write {name} in {folder}: it needs {need}, above the file-size limit "
+            f"of {limit} (ulimit -f); raise the limit, then run again"
         )
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        free = shutil.disk_usage(folder).free
+        free = format_bytes(shutil.disk_usage(folder).free)
         full = "no space left on the device" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        need = f", about {format_bytes(needed)} needed" if needed else ""
         return OutputDirError(
-            f"cannot write {path.name} in {folder}: {full} ({_mib(free)} free, about "
-            f"{_mib(needed)} needed); free some space and run again with --resume"
+            f"cannot write {name} in {folder}: {full} ({free} free{need}); free some space, "
+            f"then run again"
         )
     if isinstance(err, IsADirectoryError) or path.is_dir():
         return OutputDirError(f"cannot write {path}: a folder is in the way; remove it")
     return OutputDirError(f"cannot write {path}: {err.strerror or err}")
+
+
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """A new file ``.NAME.tmp-PID-RANDOM`` beside ``path``: created exclusively, never
+    through a link (``O_EXCL | O_NOFOLLOW``), with the usual permissions (umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _atomic_write(path: Path, write, needed: int) -> None:
@@ -147,10 +160,10 @@ def _atomic_write(path: Path, write, needed: int) -> None:
     ``path``; a failure leaves ``path`` as it was and raises :class:`OutputDirError`."""
     path = Path(path)
     with _saving():
-        try:  # mkstemp: O_EXCL | O_NOFOLLOW, a random name
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        try:
+            fd, tmp = _new_temporary(path)
         except OSError as err:
-            raise _space_error(path, err, needed) from None
+            raise space_error(path, err, needed) from None
         recorder = None
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -163,7 +176,7 @@ def _atomic_write(path: Path, write, needed: int) -> None:
             Path(tmp).unlink(missing_ok=True)
             cause = recorder.error if recorder is not None and recorder.error else err
             if isinstance(cause, OSError) and not isinstance(err, OutputDirError):
-                raise _space_error(path, cause, needed) from None
+                raise space_error(path, cause, needed) from None
             raise
 
 
@@ -188,7 +201,9 @@ def atomic_save(obj, path: str | os.PathLike) -> None:
     """
     import torch
 
-    _atomic_write(Path(path), lambda fh: torch.save(obj, fh), _nbytes(obj))
+    path = Path(path)
+    needed = max(_nbytes(obj), path.stat().st_size if path.is_file() else 0)
+    _atomic_write(path, lambda fh: torch.save(obj, fh), needed)
 
 
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:

@@ -100,7 +100,12 @@ class RunLock:
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except OSError as err:
             os.close(fd)
-            raise OutputDirError(f"cannot write {self.path}: {err.strerror}") from None
+            from .checkpoint import BEST, CHECKPOINT, space_error
+
+            # the next epoch writes another checkpoint.pt and best.pt beside these
+            run = [self.path.parent / name for name in (CHECKPOINT, BEST)]
+            needed = sum(p.stat().st_size for p in run if p.is_file())
+            raise space_error(self.path, err, needed) from None
         self._fd = fd
         stale = int(previous) if previous.isdigit() else None
         return stale if stale != os.getpid() else None

@@ -306,7 +306,8 @@ def save_epoch(state: dict, improved: bool, out: Path) -> None:
         write_metrics(out, state["metrics"])  # after the checkpoint: never ahead of it
     except OutputDirError as err:
         kept = (
-            f"the checkpoint of epoch {saved} ({out / CHECKPOINT}) is intact"
+            f"the checkpoint of epoch {saved} ({out / CHECKPOINT}) is intact: continue it "
+            f"with --resume"
             if saved
             else "no checkpoint was written yet"
         )
