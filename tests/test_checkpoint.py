@@ -298,6 +298,33 @@ def test_best_pt_stays_with_its_checkpoint_when_a_save_is_killed(
     assert scored["epoch"] == logged
 
 
+def test_a_best_pt_of_another_run_is_refused_on_resume_and_left_alone(
+    proteins_root, tmp_path, capsys, monkeypatch
+):
+    import revgnn_edu.train.loop as loop
+
+    def scores(*args, **kwargs):  # epoch 1 stays the best
+        valid = 0.9 if args[6] == 1 else 0.1
+        return {"train_rocauc": 0.5, "valid_rocauc": valid, "test_rocauc": 0.5}
+
+    monkeypatch.setattr(loop, "evaluate", scores)
+    run, other = tmp_path / "run", tmp_path / "other"
+    for out in (run, other):
+        train(_cfg(proteins_root, out, epochs=2), progress=False)
+    (run / BEST).write_bytes((other / BEST).read_bytes())
+    capsys.readouterr()
+    assert main(_cli(proteins_root, run, "--epochs", "3", "--resume")) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run / BEST} is not the best model of {run / CHECKPOINT}")
+    assert "(epoch 1)" in err and len(err.splitlines()) == 1
+    assert (run / BEST).read_bytes() == (other / BEST).read_bytes()  # left as it was
+    (run / BEST).rename(tmp_path / "moved.pt")
+    assert main(_cli(proteins_root, run, "--epochs", "3", "--resume")) == 0
+    assert f"{run / BEST} is missing: the best model so far (epoch 1) is lost" in (
+        capsys.readouterr().err
+    )
+
+
 # -- 12. the resume reports what it does -------------------------------------------------
 def test_resume_that_would_train_nothing_says_so(proteins_root, tmp_path, capsys):
     out = tmp_path / "run"

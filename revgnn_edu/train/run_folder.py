@@ -167,8 +167,7 @@ def start_run(cfg, out: Path, resume: bool, restart: bool, cli_flags: set[str] |
             )
         note(f"the run in {out} has finished its {done} epochs; nothing to train")
         ckpt["finished"] = True
-    else:
-        reconcile_best(out, ckpt)
+    reconcile_best(out, ckpt)
     write_metrics(out, ckpt["metrics"])  # whatever a crash left after it goes
     return cfg, changes, ckpt
 
@@ -184,19 +183,22 @@ def reconcile_best(out: Path, ckpt: dict) -> None:
 
     A run stopped between writing ``checkpoint.pt`` and ``best.pt`` left the older
     ``best.pt``: when the checkpoint's epoch is its best epoch, its weights are the best
-    ones and ``best.pt`` is rewritten from them. A ``best.pt`` of no checkpoint goes.
+    ones and ``best.pt`` is rewritten from them.
 
     Raises:
-        CheckpointError: ``best.pt`` belongs to another run, and the weights it should
-            hold are nowhere else.
+        CheckpointError: ``best.pt`` is damaged, replaced or belongs to another run, and
+            the weights it should hold are nowhere else (it is left as it is).
     """
     from .checkpoint import atomic_save
 
     token, path = ckpt["best_file"], out / BEST
+    foreign = (
+        f"{path} is not the best model of {out / CHECKPOINT}: it is damaged, was replaced "
+        f"or belongs to another run. Put the right one back, or move it away to continue"
+    )
     if token is None:
         if path.exists():
-            path.unlink()
-            note(f"removed {path}: {out / CHECKPOINT} has no best epoch yet")
+            raise CheckpointError(f"{foreign} ({out / CHECKPOINT} has no best epoch yet)")
         return
     if path.exists():
         try:
@@ -210,11 +212,7 @@ def reconcile_best(out: Path, ckpt: dict) -> None:
         atomic_save({**best, "token": token}, path)
         note(f"rewrote {path} from {out / CHECKPOINT} (the run stopped between the two)")
     elif path.exists():
-        raise CheckpointError(
-            f"{path} is not the best model (epoch {best_epoch}) of {out / CHECKPOINT}: it "
-            f"was replaced or belongs to another run. Put the right one back, or move it "
-            f"away to continue without the best model so far"
-        )
+        raise CheckpointError(f"{foreign} without the best model so far (epoch {best_epoch})")
     else:
         note(f"{path} is missing: the best model so far (epoch {best_epoch}) is lost")
 
