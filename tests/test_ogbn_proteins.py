@@ -491,3 +491,17 @@ def test_edge_features_outside_zero_one_are_refused_at_load(fake_copy):
     path = fake_copy / "ogbn_proteins" / name
     with pytest.raises(ValueError, match=f"{path}: out-of-range edge features \\(1e\\+30 at"):
         load_ogbn_proteins(fake_copy)
+
+
+def test_a_processed_file_without_a_record_is_rebuilt_or_used_with_a_warning(fake_copy):
+    first, _ = load_ogbn_proteins(fake_copy)
+    stamp = fake_copy / "ogbn_proteins" / "processed" / "revgnn_edu_raw_files.json"
+    stamp.unlink()  # a processed file built by ogb itself, or elsewhere
+    with pytest.warns(UserWarning, match="nothing records which raw files it was built from"):
+        again, _ = load_ogbn_proteins(fake_copy)
+    assert stamp.exists() and torch.equal(again.y, first.y)
+    stamp.unlink()
+    (fake_copy / "ogbn_proteins" / "raw" / "node-label.csv.gz").unlink()  # cannot rebuild
+    with pytest.warns(UserWarning, match="as it is: .* \\(node-label.csv.gz missing\\)"):
+        kept, _ = load_ogbn_proteins(fake_copy)
+    assert torch.equal(kept.y, first.y)

@@ -179,21 +179,37 @@ def open_dataset(root: Path, verbose: bool):
         return PygNodePropPredDataset(NAME, root=str(root))
 
 
+def _open_processed(root: Path, processed: Path, verbose: bool, unchecked: str = ""):
+    if unchecked:  # a cache built elsewhere, which cannot be checked nor rebuilt here
+        warnings.warn(
+            f"using {processed} as it is: nothing records which raw files it was built "
+            f"from, and it cannot be rebuilt ({unchecked})",
+            stacklevel=4,
+        )
+    try:
+        return open_dataset(root, verbose)
+    except Exception as err:
+        raise RuntimeError(
+            f"could not read the processed ogbn-proteins file {processed} ({err!r}); "
+            f"delete it to rebuild it from the raw files"
+        ) from err
+
+
 def processed_dataset(root: Path, dataset_dir: Path, raw: list[Path], verbose: bool):
     """ogb's dataset, its processed file (re)built from the raw files when they changed."""
     processed = dataset_dir / _PROCESSED_FILE
-    if processed.exists() and _changed_raw_files(dataset_dir, raw) == []:
-        try:
-            return open_dataset(root, verbose)
-        except Exception as err:
-            raise RuntimeError(
-                f"could not read the processed ogbn-proteins file {processed} ({err!r}); "
-                f"delete it to rebuild it from the raw files"
-            ) from err
+    changed = _changed_raw_files(dataset_dir, raw)
+    missing = [p.name for p in raw if not p.exists()]
+    if processed.exists() and changed == []:
+        return _open_processed(root, processed, verbose)
+    if processed.exists() and changed is None and missing:
+        return _open_processed(root, processed, verbose, f"{', '.join(missing)} missing")
     try:
         lock = _build_lock(dataset_dir)
         lock.__enter__()
     except OSError as err:
+        if processed.exists() and changed is None:
+            return _open_processed(root, processed, verbose, f"{dataset_dir}: {err.strerror}")
         raise RuntimeError(
             f"{processed} must be (re)built from the raw files in {dataset_dir / 'raw'}, "
             f"but {dataset_dir} cannot be written ({err.strerror})"
@@ -201,12 +217,11 @@ def processed_dataset(root: Path, dataset_dir: Path, raw: list[Path], verbose: b
     try:
         changed = _changed_raw_files(dataset_dir, raw)
         if processed.exists() and changed != []:  # another process may have rebuilt it
-            if any(not p.exists() for p in raw):
-                missing = [p.name for p in raw if not p.exists()]
+            if missing:
                 raise FileNotFoundError(
                     f"{processed} was built from other raw files than those in "
-                    f"{dataset_dir / 'raw'} ({', '.join(changed or ['unrecorded'])}), and it "
-                    f"cannot be rebuilt: {', '.join(missing)} missing"
+                    f"{dataset_dir / 'raw'} ({', '.join(changed or ['unrecorded'])}), and "
+                    f"it cannot be rebuilt: {', '.join(missing)} missing"
                 )
             why = (
                 f"the raw files {', '.join(changed)} changed"
