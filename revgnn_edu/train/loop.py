@@ -145,7 +145,8 @@ def _run(cfg, out: Path, ckpt, changes: dict, progress: bool, load_data, build_m
     if ckpt is not None and ckpt["data"] != fingerprint:
         raise ValueError(
             f"the dataset in {cfg.data_root or 'the default data root'} ({fingerprint}) is "
-            f"not the one {out / CHECKPOINT} was trained on ({ckpt['data']})"
+            f"not the one {out / CHECKPOINT} was trained on ({ckpt['data']}); point "
+            f"--data-root at that one, or start a new run in another --out"
         )
     train_mask = torch.zeros(run.data.num_nodes, dtype=torch.bool)
     train_mask[run.split["train"]] = True
