@@ -368,6 +368,10 @@ def _craft(ckpt, damage):
         state["exp_avg"] = torch.zeros(3)
     elif damage == "model_keys":
         del ckpt["model"][next(iter(ckpt["model"]))]
+    elif damage == "huge_epoch":
+        ckpt["epoch"] = 2**70  # the metrics rows cannot match: refused at once
+    elif damage == "huge_model":
+        config["hidden_channels"] = 60_000  # within bounds; the weights do not fit it
 
 
 @pytest.mark.parametrize(
@@ -385,7 +389,9 @@ def _craft(ckpt, damage):
         ("metrics_without_epoch", "the metrics rows are not epochs 1..1"),
         ("negative_epoch", "epoch is -5, expected a positive integer"),
         ("optimizer_shape", "its optimizer state exp_avg has shape (3,) for a parameter"),
-        ("model_keys", "Missing key(s) in state_dict: "),
+        ("model_keys", "the weights do not fit the model of the stored config: 1 missing"),
+        ("huge_epoch", "the metrics rows are not epochs 1..1180591620717411303424"),
+        ("huge_model", "the weights do not fit the model of the stored config: "),
     ],
 )
 def test_a_crafted_checkpoint_is_one_line_naming_the_file_and_the_field(
@@ -397,7 +403,7 @@ def test_a_crafted_checkpoint_is_one_line_naming_the_file_and_the_field(
     _craft(ckpt, damage)
     torch.save(ckpt, out / CHECKPOINT)
     capsys.readouterr()
-    assert main(_cli(proteins_root, out, "--epochs", "2", "--resume")) == 1
+    assert main(["--out", str(out), "--resume", "--epochs", "2", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {out / CHECKPOINT}") and len(err.splitlines()) == 1, err
     assert problem in err

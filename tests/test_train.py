@@ -237,8 +237,9 @@ def test_resume_changes_the_learning_rate_and_logs_it(proteins_root, tmp_path):
 @pytest.mark.parametrize(
     "flag,value,message",
     [
-        ("--num-layers", "0", "num_layers must be a positive integer, got 0"),
-        ("--hidden-channels", "-8", "hidden_channels must be a positive integer, got -8"),
+        ("--num-layers", "0", "num_layers must be an integer in 1..100000, got 0"),
+        ("--num-layers", str(2**70), "num_layers must be an integer in 1..100000, got 1180"),
+        ("--hidden-channels", "-8", "hidden_channels must be an integer in 1..65536, got -8"),
         ("--epochs", "0", "epochs must be a positive integer, got 0"),
         ("--lr", "1e38", "lr must be in (0, 1]"),
         ("--lr", "nan", "lr must be a positive finite number, got nan"),
@@ -255,7 +256,9 @@ def test_bad_numbers_are_rejected_by_the_command_line(flag, value, message, caps
 
 
 def test_bad_numbers_are_rejected_by_the_config(tmp_path):
-    with pytest.raises(ValueError, match="hidden_channels must be a positive integer, got 0"):
+    with pytest.raises(
+        ValueError, match=r"hidden_channels must be an integer in 1\.\.65536, got 0"
+    ):
         train(TrainConfig(out=str(tmp_path), hidden_channels=0), progress=False)
     assert not any(tmp_path.iterdir())  # refused before touching the folder
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-__all__ = ["RunData", "load_data", "build_model", "fingerprint"]
+__all__ = ["RunData", "load_data", "build_model", "fingerprint", "check_fits"]
 
 
 class RunData(NamedTuple):
@@ -76,3 +76,29 @@ def fingerprint(run: RunData) -> dict:
         "num_tasks": int(run.y.size(1)),
         "crc32": f"{crc:08x}",
     }
+
+
+def check_fits(build, cfg, num_tasks: int, weights) -> str | None:
+    """What keeps ``weights`` (a state dict) from fitting the model ``build(cfg,
+    num_tasks, device)`` builds, found on the meta device (nothing is allocated); or
+    :obj:`None`. A model that cannot be built there is left to the real build."""
+    meta = torch.device("meta")
+    try:
+        with meta:
+            shell = build(cfg, num_tasks, meta)
+    except Exception:
+        return None
+    want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    if not isinstance(weights, dict):
+        return f"the weights are a {type(weights).__name__}, not a state dict"
+    have = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
+    if have == want:
+        return None
+    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    resized = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    parts = [
+        f"{len(keys)} {what} (first: {keys[0]})"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("resized", resized))
+        if keys
+    ]
+    return f"the weights do not fit the model of the stored config: {', '.join(parts)}"

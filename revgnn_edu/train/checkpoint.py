@@ -304,12 +304,13 @@ def check_checkpoint(ckpt: dict, path: Path) -> None:
     for key in ("best_valid", "test_at_best"):
         if isinstance(best[key], bool) or not isinstance(best[key], (int, float)):
             bad(f"{key} is {best[key]!r}, expected a number")
-    if (ckpt.get("best_file") is None) != (best_epoch == 0):
-        bad(f"best_file is {ckpt.get('best_file')!r} for best_epoch {best_epoch}")
+    token = ckpt["best_file"]
+    if not (token is None or isinstance(token, str)) or (token is None) != (best_epoch == 0):
+        bad(f"best_file is {token!r} for best_epoch {best_epoch}")
     rows = ckpt["metrics"]
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         bad(f"metrics is a {type(rows).__name__}, expected a list of dicts (one per epoch)")
-    if [r.get("epoch") for r in rows] != list(range(1, epoch + 1)):
+    if len(rows) != epoch or [r.get("epoch") for r in rows] != list(range(1, epoch + 1)):
         bad(f"the metrics rows are not epochs 1..{epoch}")
     if not _is_plain_json(rows):
         bad("the metrics rows hold values other than numbers, strings and lists")

@@ -35,9 +35,20 @@ __all__ = [
     "FIXED_ON_RESUME",
     "CHANGEABLE_ON_RESUME",
     "NODE_AGGRS",
+    "MAX_LAYERS",
+    "MAX_CHANNELS",
+    "MAX_VIEWS",
+    "MAX_TIMEOUT",
 ]
 
 NODE_AGGRS = ("add", "mean", "max")
+#: Bounds on a model's size: far above the paper's (1001 layers, 224 channels), and low
+#: enough that a typo or a crafted checkpoint cannot make the model's constructor loop or
+#: allocate without end before any check runs.
+MAX_LAYERS, MAX_CHANNELS = 100_000, 65_536
+#: Bounds that keep a run finite: views averaged per evaluation (the paper: 10), and
+#: the seconds a process waits for the others (one week).
+MAX_VIEWS, MAX_TIMEOUT = 1000, 7 * 24 * 3600
 #: Largest ``seed``: every generator derived from it (``seed * 100_003 + epoch`` for the
 #: evaluation views) stays a 64-bit integer.
 MAX_SEED = 2**32 - 1
@@ -71,10 +82,16 @@ class TrainConfig:
 
     preset: str = _f("revgnn-deep", "model preset, one of: {presets}", "fixed", _preset)
     num_layers: int | None = _f(
-        None, "override the preset's depth", "fixed", _optional(checks.positive_int)
+        None,
+        f"override the preset's depth (1..{MAX_LAYERS})",
+        "fixed",
+        _optional(partial(checks.int_in_range, low=1, high=MAX_LAYERS)),
     )
     hidden_channels: int | None = _f(
-        None, "override the preset's width", "fixed", _optional(checks.positive_int)
+        None,
+        f"override the preset's width (1..{MAX_CHANNELS})",
+        "fixed",
+        _optional(partial(checks.int_in_range, low=1, high=MAX_CHANNELS)),
     )
     fold_edge_encoder: bool = _f(
         False,
@@ -132,9 +149,10 @@ class TrainConfig:
     clip: float = _f(1.0, "gradient-norm clip", "changeable", checks.positive_number)
     eval_views: int = _f(
         1,
-        "evaluation: random partitions averaged (the paper's headline numbers: 10)",
+        f"evaluation: random partitions averaged, 1..{MAX_VIEWS} (the paper's headline "
+        f"numbers: 10)",
         "changeable",
-        checks.positive_int,
+        partial(checks.int_in_range, low=1, high=MAX_VIEWS),
     )
     eval_parts: int = _f(
         5,
@@ -150,7 +168,7 @@ class TrainConfig:
         "torchrun: seconds a process waits for the others before naming the one that "
         "stopped answering; must exceed rank 0's evaluation, which the others wait for",
         "changeable",
-        checks.positive_number,
+        partial(checks.positive_number, upper=MAX_TIMEOUT),
     )
     overrides: dict = _f(
         None,

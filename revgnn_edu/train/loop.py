@@ -150,6 +150,10 @@ def _run(cfg, out: Path, ckpt, changes: dict, progress: bool, load_data, build_m
         )
     train_mask = torch.zeros(run.data.num_nodes, dtype=torch.bool)
     train_mask[run.split["train"]] = True
+    if ckpt is not None:  # before allocating a model that a crafted file may describe
+        problem = builders.check_fits(build_model, cfg, run.y.size(1), ckpt["model"])
+        if problem is not None:
+            raise CheckpointError(f"{out / CHECKPOINT}: {problem}")
     try:
         model = build_model(cfg, run.y.size(1), device)
     except ValueError as err:  # a resumed run's settings come from the checkpoint

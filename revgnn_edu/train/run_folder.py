@@ -175,7 +175,10 @@ def start_run(cfg, out: Path, resume: bool, restart: bool, cli_flags: set[str] |
 def _best_file(out: Path):
     from .checkpoint import load_checkpoint
 
-    return load_checkpoint(out / BEST, _BEST_KEYS)
+    best = load_checkpoint(out / BEST, _BEST_KEYS)
+    if not isinstance(best["token"], str):
+        raise CheckpointError(f"{out / BEST} is damaged: token is {best['token']!r}")
+    return best
 
 
 def reconcile_best(out: Path, ckpt: dict) -> None:
@@ -226,7 +229,7 @@ def best_model(out: Path) -> dict:
     Raises:
         FileNotFoundError: no best model. CheckpointError: a damaged or foreign file.
     """
-    from .checkpoint import load_checkpoint
+    from .checkpoint import check_checkpoint, load_checkpoint
 
     path = out / BEST
     best = _best_file(out) if path.exists() else None
@@ -234,7 +237,8 @@ def best_model(out: Path) -> dict:
         if best is None:
             raise FileNotFoundError(f"no best-validation model at {path}")
         return best
-    ckpt = load_checkpoint(out / CHECKPOINT, ("model", "epoch", "best", "best_file", "config"))
+    ckpt = load_checkpoint(out / CHECKPOINT, _CHECKPOINT_KEYS)
+    check_checkpoint(ckpt, out / CHECKPOINT)
     if best is not None and best["token"] == ckpt["best_file"]:
         return best
     if ckpt["best_file"] is not None and ckpt["best"].get("best_epoch") == ckpt["epoch"]:
@@ -243,7 +247,7 @@ def best_model(out: Path) -> dict:
         raise FileNotFoundError(f"no best-validation model at {path}")
     raise CheckpointError(
         f"{path} is not the best model of {out / CHECKPOINT} (epoch "
-        f"{ckpt['best'].get('best_epoch')}): it was replaced or belongs to another run"
+        f"{ckpt['best']['best_epoch']}): it was replaced or belongs to another run"
     )
 
 
