@@ -17,6 +17,7 @@ mistake is made:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 
@@ -34,6 +35,10 @@ __all__ = [
     "edge_rows",
     "check_edge_attr",
     "check_edge_index",
+    "positive_number",
+    "boolean",
+    "non_empty_str",
+    "str_keyed_dict",
 ]
 
 
@@ -58,12 +63,12 @@ def int_at_least(name: str, value, minimum: int) -> int:
 
 
 def int_in_range(name: str, value, low: int, high: int, high_name: str | None = None) -> int:
-    """Return ``value`` if it is an integer with ``low <= value <= high``, else a
-    ValueError; ``high_name`` names the bound (``num_parts ... between 1 and
-    num_nodes=40``)."""
+    """Return ``value`` if it is an integer (not a bool) with ``low <= value <= high``,
+    else a ValueError; ``high_name`` names the bound (``num_parts must be an integer in
+    1..num_nodes=40``)."""
     if not _is_int(value) or not low <= value <= high:
         bound = high if high_name is None else f"{high_name}={high}"
-        raise ValueError(f"{name} must be an integer between {low} and {bound}, got {value!r}")
+        raise ValueError(f"{name} must be an integer in {low}..{bound}, got {value!r}")
     return int(value)
 
 
@@ -75,11 +80,13 @@ def probability(name: str, value) -> float:
 
 
 def one_of(name: str, value, choices: Iterable, hint: str = ""):
-    """Return ``value`` if it is one of ``choices``, else a ValueError listing them
-    (``hint`` is added after the list, e.g. how else the value may be given)."""
+    """Return ``value`` if it equals one of ``choices`` and has its type (``True`` is not
+    ``1``), else a ValueError listing them (``hint`` is added after the list, e.g. how
+    else the value may be given)."""
     choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}{hint}, got {value!r}")
+    if not any(type(value) is type(c) and value == c for c in choices):
+        listed = ", ".join(map(repr, choices))
+        raise ValueError(f"{name} must be one of {listed}{hint}, got {value!r}")
     return value
 
 
@@ -172,3 +179,40 @@ def check_edge_index(edge_index, owner: str, convert: bool = False):
         f"{edge_index.dtype}; convert it once with edge_index.long() (int32 indices give "
         f"NaN gradients in PyTorch's CPU backward of max aggregation)"
     )
+
+
+def positive_number(name: str, value, upper: float | None = None) -> float:
+    """Return ``value`` as a float if it is a finite number :math:`> 0` (and at most
+    ``upper``, if given), else a ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be in (0, {upper:g}], got {value!r}")
+    return float(value)
+
+
+def boolean(name: str, value) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not 0, 1 or a string), else a
+    ValueError."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def non_empty_str(name: str, value) -> str:
+    """Return ``value`` if it is a non-empty string, else a ValueError."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def str_keyed_dict(name: str, value) -> dict:
+    """Return ``value`` if it is a dict whose keys are all strings, else a ValueError."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
+    return value
