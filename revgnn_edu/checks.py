@@ -5,9 +5,9 @@ the argument, what was expected and what was given, worded the same way wherever
 mistake is made:
 
 * :func:`positive_int`: ``num_layers must be a positive integer, got 0``;
-* :func:`int_in_range`: ``num_parts must be an integer between 1 and num_nodes=40, got 41``;
+* :func:`int_in_range`: ``num_parts must be an integer in 1..num_nodes=40, got 41``;
 * :func:`probability`: ``dropout must be in [0, 1), got 1.0``;
-* :func:`one_of`: ``mode must be one of ('implicit', 'unrolled'), got 'explicit'``;
+* :func:`one_of`: ``mode must be one of 'implicit', 'unrolled', got 'explicit'``;
 * :func:`model_sizes`: the four sizes every model takes, each a positive integer;
 * :func:`group_width`: ``hidden_channels=10 must split into num_groups=3 equal groups``;
 * :func:`check_features`: ``x must have shape (N, 16), got (3, 8)``;
@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-
-import torch
 
 __all__ = [
     "positive_int",
@@ -115,12 +113,21 @@ def group_width(hidden_channels: int, num_groups) -> int:
     return hidden_channels // num_groups
 
 
+def _torch():
+    """torch, imported on first use: the command line's checks run before torch loads."""
+    import torch
+
+    return torch
+
+
 def _shape(t) -> object:
+    torch = _torch()
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 def check_features(x, channels: int, what: str = "x") -> None:
     """Raise a ValueError unless ``x`` is a 2-D tensor of ``channels`` columns."""
+    torch = _torch()
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
         raise ValueError(f"{what} must have shape (N, {channels}), got {_shape(x)}")
 
@@ -139,6 +146,7 @@ def check_edge_attr(edge_attr, edge_index, edge_dim: int | None, owner: str) -> 
     """Raise a clear ValueError unless ``edge_attr`` fits a module built with
     ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
     ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
+    torch = _torch()
     if edge_dim is None:
         if edge_attr is not None:
             raise ValueError(
@@ -168,6 +176,7 @@ def check_edge_index(edge_index, owner: str, convert: bool = False):
     (PyTorch's CPU backward of ``scatter_reduce("amax")``, used by max aggregation,
     gives NaN gradients with a broadcast int32 index). Anything else (a floating or
     sparse adjacency, a ``SparseTensor``) is returned unchanged."""
+    torch = _torch()
     if not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided:
         return edge_index
     if edge_index.dtype == torch.long or edge_index.is_floating_point():
