@@ -66,11 +66,17 @@ from common import (
 )
 from torch_geometric.data import Data
 
-from revgnn_edu.data import RandomPartitionLoader, aggregate_edge_features, random_graph
+from revgnn_edu.data import RandomPartitionLoader, Subgraph, aggregate_edge_features, random_graph
 from revgnn_edu.memory import measure_peak_bytes
 from revgnn_edu.models.presets import PRESETS, build_model
 from revgnn_edu.models.revgnn import RevGNN
 from revgnn_edu.nn.blocks import GNNBlock
+from revgnn_edu.train.step import (
+    accumulate_gradients,
+    clip_and_step,
+    make_forward,
+    training_step,
+)
 
 #: The paper's GPU memory (GB) on ogbn-proteins (Deep/Wide and the 112-layer table; the
 #: 112-layer figures are an unverified transcription of the paper's table).
@@ -215,34 +221,43 @@ def make_model(
 
 
 class PartTrainer:
-    """Adam (lr 1e-3) with gradient clipping 1.0 on one part, BCE over all tasks."""
+    """The trainer's own step (:func:`revgnn_edu.train.training_step`: Adam, lr 1e-3,
+    gradient clipping 1.0, BCE over all tasks) on one part whose nodes all train."""
 
     def __init__(self, model, part: Data, amp: bool = False):
         self.model, self.part, self.amp = model, part, amp
         self.device = part.x.device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.params, lr=1e-3)
+        self.sub = self._subgraph(part)
+        self.train_mask = torch.ones(part.num_nodes, dtype=torch.bool, device=self.device)
+        self.forward = make_forward(model, part.x, self.device, amp)
 
-    def forward(self, part: Data | None = None):
-        p = part if part is not None else self.part
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            return self.model(p.x, p.edge_index, p.edge_attr)
+    @staticmethod
+    def _subgraph(part: Data) -> Subgraph:
+        nodes = torch.arange(part.num_nodes, device=part.x.device)
+        return Subgraph(nodes, part.edge_index, nodes.new_empty(0), part.edge_attr)
 
     def forward_backward(self) -> float:
-        loss = F.binary_cross_entropy_with_logits(self.forward().float(), self.part.y)
-        loss.backward()
-        return loss.item()
+        return accumulate_gradients(
+            self.forward, [self.sub], self.train_mask, self.part.y, self.device
+        )
 
     def optimizer_step(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-        self.opt.step()
+        clip_and_step(self.model, self.opt, 1.0)
 
     def step(self) -> float:
         """One full training step; returns its loss."""
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.forward_backward()
-        self.optimizer_step()
-        return loss
+        return training_step(
+            self.model,
+            self.opt,
+            self.forward,
+            [self.sub],
+            self.train_mask,
+            self.part.y,
+            1.0,
+            self.device,
+        )
 
     def timed_step(self) -> tuple[float, float]:
         """Wall-clock and process CPU seconds (all threads) of one step."""
@@ -251,9 +266,10 @@ class PartTrainer:
     @torch.no_grad()
     def timed_eval(self, part: Data) -> tuple[float, float]:
         """Wall-clock and CPU seconds of an evaluation forward on ``part``."""
+        forward, sub = make_forward(self.model, part.x, self.device, self.amp), self._subgraph(part)
         self.model.eval()
         try:
-            return timed(self.device, lambda: self.forward(part))
+            return timed(self.device, lambda: forward(sub))
         finally:
             self.model.train()
 

@@ -5,9 +5,9 @@ the argument, what was expected and what was given, worded the same way wherever
 mistake is made:
 
 * :func:`positive_int`: ``num_layers must be a positive integer, got 0``;
-* :func:`int_in_range`: ``num_parts must be an integer between 1 and num_nodes=40, got 41``;
+* :func:`int_in_range`: ``num_parts must be an integer in 1..num_nodes=40, got 41``;
 * :func:`probability`: ``dropout must be in [0, 1), got 1.0``;
-* :func:`one_of`: ``mode must be one of ('implicit', 'unrolled'), got 'explicit'``;
+* :func:`one_of`: ``mode must be one of 'implicit', 'unrolled', got 'explicit'``;
 * :func:`model_sizes`: the four sizes every model takes, each a positive integer;
 * :func:`group_width`: ``hidden_channels=10 must split into num_groups=3 equal groups``;
 * :func:`check_features`: ``x must have shape (N, 16), got (3, 8)``;
@@ -17,10 +17,9 @@ mistake is made:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
-
-import torch
 
 __all__ = [
     "positive_int",
@@ -34,6 +33,10 @@ __all__ = [
     "edge_rows",
     "check_edge_attr",
     "check_edge_index",
+    "positive_number",
+    "boolean",
+    "non_empty_str",
+    "str_keyed_dict",
 ]
 
 
@@ -58,12 +61,12 @@ def int_at_least(name: str, value, minimum: int) -> int:
 
 
 def int_in_range(name: str, value, low: int, high: int, high_name: str | None = None) -> int:
-    """Return ``value`` if it is an integer with ``low <= value <= high``, else a
-    ValueError; ``high_name`` names the bound (``num_parts ... between 1 and
-    num_nodes=40``)."""
+    """Return ``value`` if it is an integer (not a bool) with ``low <= value <= high``,
+    else a ValueError; ``high_name`` names the bound (``num_parts must be an integer in
+    1..num_nodes=40``)."""
     if not _is_int(value) or not low <= value <= high:
         bound = high if high_name is None else f"{high_name}={high}"
-        raise ValueError(f"{name} must be an integer between {low} and {bound}, got {value!r}")
+        raise ValueError(f"{name} must be an integer in {low}..{bound}, got {value!r}")
     return int(value)
 
 
@@ -75,11 +78,13 @@ def probability(name: str, value) -> float:
 
 
 def one_of(name: str, value, choices: Iterable, hint: str = ""):
-    """Return ``value`` if it is one of ``choices``, else a ValueError listing them
-    (``hint`` is added after the list, e.g. how else the value may be given)."""
+    """Return ``value`` if it equals one of ``choices`` and has its type (``True`` is not
+    ``1``), else a ValueError listing them (``hint`` is added after the list, e.g. how
+    else the value may be given)."""
     choices = tuple(choices)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}{hint}, got {value!r}")
+    if not any(type(value) is type(c) and value == c for c in choices):
+        listed = ", ".join(map(repr, choices))
+        raise ValueError(f"{name} must be one of {listed}{hint}, got {value!r}")
     return value
 
 
@@ -108,12 +113,21 @@ def group_width(hidden_channels: int, num_groups) -> int:
     return hidden_channels // num_groups
 
 
+def _torch():
+    """torch, imported on first use: the command line's checks run before torch loads."""
+    import torch
+
+    return torch
+
+
 def _shape(t) -> object:
+    torch = _torch()
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
 def check_features(x, channels: int, what: str = "x") -> None:
     """Raise a ValueError unless ``x`` is a 2-D tensor of ``channels`` columns."""
+    torch = _torch()
     if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
         raise ValueError(f"{what} must have shape (N, {channels}), got {_shape(x)}")
 
@@ -132,6 +146,7 @@ def check_edge_attr(edge_attr, edge_index, edge_dim: int | None, owner: str) -> 
     """Raise a clear ValueError unless ``edge_attr`` fits a module built with
     ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
     ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
+    torch = _torch()
     if edge_dim is None:
         if edge_attr is not None:
             raise ValueError(
@@ -161,6 +176,7 @@ def check_edge_index(edge_index, owner: str, convert: bool = False):
     (PyTorch's CPU backward of ``scatter_reduce("amax")``, used by max aggregation,
     gives NaN gradients with a broadcast int32 index). Anything else (a floating or
     sparse adjacency, a ``SparseTensor``) is returned unchanged."""
+    torch = _torch()
     if not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided:
         return edge_index
     if edge_index.dtype == torch.long or edge_index.is_floating_point():
@@ -172,3 +188,40 @@ def check_edge_index(edge_index, owner: str, convert: bool = False):
         f"{edge_index.dtype}; convert it once with edge_index.long() (int32 indices give "
         f"NaN gradients in PyTorch's CPU backward of max aggregation)"
     )
+
+
+def positive_number(name: str, value, upper: float | None = None) -> float:
+    """Return ``value`` as a float if it is a finite number :math:`> 0` (and at most
+    ``upper``, if given), else a ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be in (0, {upper:g}], got {value!r}")
+    return float(value)
+
+
+def boolean(name: str, value) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not 0, 1 or a string), else a
+    ValueError."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def non_empty_str(name: str, value) -> str:
+    """Return ``value`` if it is a non-empty string, else a ValueError."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def str_keyed_dict(name: str, value) -> dict:
+    """Return ``value`` if it is a dict whose keys are all strings, else a ValueError."""
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
+    return value

@@ -168,7 +168,7 @@ def test_activation_sweep_rows_and_masked_loss():
     [
         (
             lambda: predict_parameters("GCN", 4, 8, 2, 3),
-            r"model family must be one of \('ResGNN', .*\) \(any case, dashes optional\), "
+            r"model family must be one of 'ResGNN', .* \(any case, dashes optional\), "
             "got 'GCN'",
         ),
         (
@@ -178,7 +178,7 @@ def test_activation_sweep_rows_and_masked_loss():
         (lambda: predict_parameters("ResGNN", 4, 8, 2, 0), "num_layers must be a positive"),
         (
             lambda: predict_parameters("ResGNN", 4, 8, 2, 3, conv="gat"),
-            r"conv must be one of \('gen', 'gcn', 'sage'\) \(the convs counted here\), "
+            r"conv must be one of 'gen', 'gcn', 'sage' \(the convs counted here\), "
             "got 'gat'",
         ),
         (

@@ -199,7 +199,7 @@ def test_unrolled_pretraining_then_implicit(tiny):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(mode="explicit"), r"mode must be one of \('implicit', 'unrolled'\), got 'explicit'"),
+        (dict(mode="explicit"), r"mode must be one of 'implicit', 'unrolled', got 'explicit'"),
         (dict(unrolled_steps=0), "unrolled_steps must be a positive integer, got 0"),
         (dict(solver="newton"), "solver must be one of"),
         (dict(num_layers=0), "num_layers must be a positive integer, got 0"),

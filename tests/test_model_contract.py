@@ -137,7 +137,7 @@ def test_deq_solver_keywords_still_work_with_a_pending_deprecation_warning():
 def test_deq_solver_options_reject_unknown_keys():
     with pytest.raises(
         ValueError,
-        match=r"solver_options key must be one of \('solver', .*\) \(max_iter is num_layers\), "
+        match=r"solver_options key must be one of 'solver', .* \(max_iter is num_layers\), "
         "got 'max_iter'",
     ):
         DEQGNN(6, 8, 3, 7, solver_options={"max_iter": 3})
