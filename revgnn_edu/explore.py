@@ -28,8 +28,7 @@ from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
 from .checks import one_of, positive_int
-from .complexity import MODELS, activation_sweep, measure_activation_bytes
-from .complexity import predict_activation_bytes
+from .complexity import MODELS, activation_sweep, measure_activation_bytes, predict_activation_bytes
 from .data import random_graph
 from .models.families import family_class, family_name
 from .solvers import ConvergenceWarning
