@@ -153,6 +153,12 @@ def plain_log_axis(ax, axis: str = "y") -> None:
     scale.set_minor_formatter(NullFormatter())
 
 
+def _log2_x(ax) -> None:
+    # log2 x axis with plain labels 1, 2, 4, ... rather than 2^0, 2^1, 2^2
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+
+
 def plot_memory_sweeps(
     sweeps: Mapping[str, Sequence[dict]],
     x: str = "depth",
@@ -177,7 +183,7 @@ def plot_memory_sweeps(
         styles (mapping, optional): label -> matplotlib line style.
             (default: :data:`FAMILY_STYLE`)
         xlabel (str, optional): the x-axis label. (default: ``x``)
-        title (str, optional): prefix of the panel titles. (default: ``""``)
+        title (str, optional): the figure's title. (default: ``""``, none)
 
     Returns:
         matplotlib.figure.Figure: the figure (one row of 1 to 3 panels).
@@ -213,17 +219,19 @@ def plot_memory_sweeps(
     if predicted is not None:
         ax_mem.plot([], [], "x", color="k", label="predicted")
         ax_ratio.axhline(1.0, color="k", lw=0.8)
-        ax_ratio.set(ylabel="measured / predicted memory", title=f"{title}measured / predicted")
-    ax_mem.set(ylabel="peak training memory (MiB)", title=f"{title}memory")
+        ax_ratio.set(ylabel="measured / predicted memory", title="measured / predicted")
+    ax_mem.set(ylabel="peak training memory (MiB)", title="memory")
     plain_log_axis(ax_mem)
     if ax_par is not None:
-        ax_par.set(ylabel="parameters (count)", title=f"{title}parameters")
+        ax_par.set(ylabel="parameters (count)", title="parameters")
         plain_log_axis(ax_par)
     for ax in axes:
-        ax.set_xscale("log", base=2)
+        _log2_x(ax)
         ax.set_xlabel(x if xlabel is None else xlabel)
         ax.grid(alpha=0.3, which="both")
     ax_mem.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -313,7 +321,7 @@ def plot_explorer(
         title=f"N = {data.num_nodes}, E = {data.num_edges:,}, D = {width}, C = {num_groups}: "
         "predicted (lines), measured (markers)",
     )
-    ax.set_xscale("log", base=2)
+    _log2_x(ax)
     plain_log_axis(ax)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

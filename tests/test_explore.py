@@ -143,12 +143,14 @@ def test_plot_memory_sweeps_panels_and_ratio():
         "WT-ResGNN": _rows([1, 2, 4], [2**20, 2**21, 2**22], [10, 10, 10]),
     }
     predicted = {"ResGNN": [2**20, 2**20, 2**22], "WT-ResGNN": [2**21, 2**21, 2**22]}
-    fig = plot_memory_sweeps(sweeps, predicted=predicted, xlabel="depth L", title="t: ")
+    fig = plot_memory_sweeps(sweeps, predicted=predicted, xlabel="depth L", title="t")
     ax_mem, ax_par, ax_ratio = fig.axes
     assert ax_mem.get_ylabel() == "peak training memory (MiB)"
+    assert fig._suptitle.get_text() == "t" and ax_ratio.get_title() == "measured / predicted"
     assert ax_par.get_ylabel() == "parameters (count)"
     assert ax_ratio.get_ylabel() == "measured / predicted memory"
     assert all(ax.get_xlabel() == "depth L" and ax.get_xscale() == "log" for ax in fig.axes)
+    assert ax_mem.xaxis.get_major_formatter()(1024, 0) == "1,024"
     assert ax_mem.get_yscale() == "log" and ax_par.get_yscale() == "log"
     ratio_lines = {line.get_label(): line for line in ax_ratio.get_lines()}
     np.testing.assert_allclose(ratio_lines["ResGNN"].get_ydata(), [1, 2, 1])
