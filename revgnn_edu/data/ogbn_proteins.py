@@ -1,10 +1,11 @@
 r"""ogbn-proteins: its facts, loading, the model's node input, evaluation.
 
-ogbn-proteins (Hu et al., 2020) is a protein association graph: 132,534 proteins from
-8 species, 79,122,504 directed edges (each undirected association stored in both
-directions) with 8 association scores in :math:`[0, 1]` per edge, and 112 binary
-protein-function labels per node. Train, validation and test sets hold proteins of
-different species. The metric is ROC-AUC averaged over the 112 tasks.
+ogbn-proteins (Hu et al., 2020) is a protein association graph: proteins of several
+species, each undirected association stored as two directed edges with association
+scores in :math:`[0, 1]`, and binary protein-function labels (tasks) per node; its sizes
+are defined once, in :mod:`revgnn_edu.data.ogbn_proteins_facts`. Train, validation and
+test sets hold proteins of different species. The metric is ROC-AUC averaged over the
+tasks.
 
 Proteins have no input features of their own. As in the paper, a node's input is
 built from

@@ -2,8 +2,8 @@ r"""The subgraphs a node partition induces, all parts from one pass over the edg
 
 Part :math:`p` keeps its nodes and the edges whose two ends lie in it. Everything here
 is a handful of NumPy array operations, with no Python loop over nodes or edges, so that
-the paper's partition of ogbn-proteins' 79M edges into 10 parts per epoch stays cheap
-(:mod:`revgnn_edu.data.partition` draws the partitions).
+a fresh partition of ogbn-proteins every epoch stays cheap (:mod:`revgnn_edu.data.partition`
+draws the partitions).
 """
 
 from __future__ import annotations
