@@ -1,10 +1,11 @@
 r"""Random node partitions and their induced subgraphs, vectorized for large graphs.
 
-The paper trains on ogbn-proteins by splitting the nodes uniformly at random into 10
-parts every epoch and taking one optimizer step on the subgraph each part induces: the
-edges whose two ends lie in the part. With 10 parts, an edge survives with probability
-about 1/10, so one epoch sees about a tenth of the 79M edges. At test time predictions
-are averaged over several random partitions ("views").
+The paper trains on ogbn-proteins by splitting the nodes uniformly at random into
+:math:`P` parts every epoch (:data:`~revgnn_edu.data.ogbn_proteins_facts.TRAIN_PARTS`)
+and taking one optimizer step on the subgraph each part induces: the edges whose two
+ends lie in the part. An edge survives with probability about :math:`1/P`, so one epoch
+sees about a :math:`P`-th of the edges. At test time predictions are averaged over
+several random partitions ("views").
 
 One pass over the edges yields all parts' subgraphs (:mod:`revgnn_edu.data.subgraphs`),
 where PyG's RandomNodeLoader scans all edges once per part; benchmarks/bench_partition.py
@@ -155,8 +156,7 @@ def multi_view_predict(
         data (torch_geometric.data.Data or RandomPartitionLoader): The graph:
             ``edge_index``, ``num_nodes`` and, if present, ``edge_attr``; or a
             :class:`RandomPartitionLoader` of it, whose checked ``int32`` edge list is
-            reused (a ``Data`` is checked and copied on every call: on ogbn-proteins'
-            79M edges that costs seconds per evaluation).
+            reused (a ``Data`` is checked and copied to ``int32`` on every call).
         num_views (int, optional): Number of random partitions :math:`V`. (default: :obj:`1`)
         num_parts (int, optional): Parts per partition. (default: :obj:`5`)
         generator (torch.Generator, optional): Source of randomness.
