@@ -105,7 +105,8 @@ def check_edge_attr_rows(edge_index: Tensor, edge_attr: Tensor | None) -> None:
 
 
 def _gather_rows(src: Tensor, index: np.ndarray) -> Tensor:
-    # np.take is about 4x faster than index_select for (E, 8) float rows on CPU.
+    # CPU rows without autograd: np.take (no bounds checks with mode="clip"); others:
+    # index_select, which keeps the device and the autograd graph.
     if src.device.type == "cpu" and not src.requires_grad and src.dtype in _NUMPY_DTYPES:
         return torch.from_numpy(np.take(src.numpy(), index, axis=0, mode="clip"))
     return src.index_select(0, torch.from_numpy(index).to(src.device))
@@ -159,8 +160,9 @@ def subgraphs_of_partition(
 ) -> list[Subgraph]:
     """The subgraphs of all parts, from inputs the caller has checked: ``edge_index``
     from :func:`edges_as_int32`, ``part`` a CPU tensor of ids below ``num_parts``."""
-    # NumPy does the heavy lifting: its take, flatnonzero and radix argsort are several
-    # times faster than the torch equivalents on CPU. Arrays and tensors share memory.
+    # NumPy does the work (take, flatnonzero, a radix argsort on small part ids;
+    # benchmarks/bench_partition.py measures the whole against PyG's loader). The arrays
+    # share memory with the tensors.
     row, col = edge_index[0].numpy(), edge_index[1].numpy()
     part_np = part.numpy()
     num_nodes = part_np.shape[0]
