@@ -225,3 +225,60 @@ def str_keyed_dict(name: str, value) -> dict:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
     return value
+
+
+# Tensor arguments: their type and shape, their device, the ids they hold.
+
+
+def is_callable(name: str, value, expected: str):
+    """Return ``value`` if it is callable, else a ValueError saying what was
+    ``expected`` (``f must be a callable z -> f(z), got int``)."""
+    if not callable(value):
+        raise ValueError(f"{name} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def float_tensor(name: str, value):
+    """Return ``value`` if it is a floating point tensor with at least one element, else
+    a ValueError giving its type, or its dtype and shape."""
+    torch = _torch()
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point() or not value.numel():
+        got = (
+            f"{value.dtype} of shape {tuple(value.shape)}"
+            if isinstance(value, torch.Tensor)
+            else type(value).__name__
+        )
+        raise ValueError(f"{name} must be a non-empty floating point tensor, got {got}")
+    return value
+
+
+def check_shape(name: str, value, shape: tuple) -> None:
+    """Raise a ValueError unless ``value`` is a tensor of shape ``shape``, in which an
+    int is a required size and a string names a free one: ``check_shape("edge_index",
+    ei, (2, "E"))`` raises ``edge_index must have shape (2, E), got (3, 4)``."""
+    torch = _torch()
+    if (
+        not isinstance(value, torch.Tensor)
+        or value.dim() != len(shape)
+        or any(isinstance(s, int) and value.size(i) != s for i, s in enumerate(shape))
+    ):
+        wanted = ", ".join(map(str, shape))
+        raise ValueError(f"{name} must have shape ({wanted}), got {_shape(value)}")
+
+
+def on_cpu(name: str, value) -> None:
+    """Raise a ValueError unless the tensor ``value`` is on the CPU."""
+    if value.device.type != "cpu":
+        raise ValueError(f"{name} must be on the CPU, got {value.device}")
+
+
+def ids_below(name: str, ids, count: int, count_name: str) -> None:
+    """Raise a ValueError unless every entry of the integer tensor ``ids`` lies in
+    ``0..count - 1`` (``part holds ids in 0..4, expected ids in 0..3 (num_parts=4)``)."""
+    if ids.numel():
+        low, high = (int(v) for v in _torch().aminmax(ids))
+        if low < 0 or high >= count:
+            raise ValueError(
+                f"{name} holds ids in {low}..{high}, expected ids in 0..{count - 1} "
+                f"({count_name}={count})"
+            )

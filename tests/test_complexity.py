@@ -1,4 +1,4 @@
-"""complexity.py: exact parameter counts, memory estimates close to the meter."""
+"""revgnn_edu.complexity: exact parameter counts, memory estimates close to the meter."""
 
 import warnings
 

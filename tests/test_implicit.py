@@ -227,6 +227,15 @@ def test_unrolled(problem):
     assert torch.allclose(single_tensor, torch.full((N, D), 1.75, dtype=DTYPE))
     with pytest.raises(ValueError, match="steps must be an integer >= 0, got -1"):
         unrolled(f, z0, (x, perm, 1.0), steps=-1)
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got True"):
+        unrolled(f, z0, (x, perm, 1.0), steps=True)
+
+
+def test_f_must_be_callable():
+    with pytest.raises(
+        ValueError, match=r"f must be an nn.Module or a callable f\(z, \*inputs\), got str"
+    ):
+        DEQFixedPoint("f")
 
 
 def test_same_gradient_as_torchdeq(problem):

@@ -71,7 +71,7 @@ def test_tracker_counts_frees_by_autograd():
 
 
 def test_bad_backend():
-    with pytest.raises(ValueError, match="'tracker' or 'cuda'"):
+    with pytest.raises(ValueError, match="^backend must be one of 'tracker', 'cuda', got 'rss'$"):
         measure_peak_bytes(lambda: None, backend="rss")
 
 

@@ -68,7 +68,7 @@ def test_aggregate_edge_features_hand_made_graph():
 
 def test_aggregate_edge_features_rejects_bad_input():
     edge_index, edge_attr = torch.tensor([[0], [1]]), torch.ones(1, 2)
-    with pytest.raises(ValueError, match="reduce must be 'add', 'mean' or 'max', got 'sum'"):
+    with pytest.raises(ValueError, match="reduce must be one of 'add', 'mean', 'max', got 'sum'"):
         aggregate_edge_features(edge_index, edge_attr, 2, "sum")
     with pytest.raises(ValueError, match="edge_attr has 2 rows but edge_index has 1 edges"):
         aggregate_edge_features(edge_index, torch.ones(2, 2), 2)

@@ -3,6 +3,7 @@ import torch
 from torch_geometric.data import Data
 
 import revgnn_edu.data.partition as partition_module
+import revgnn_edu.data.subgraphs as subgraphs_module
 from revgnn_edu.data.partition import (
     RandomPartitionLoader,
     Subgraph,
@@ -97,7 +98,7 @@ def test_induced_subgraphs_match_brute_force(graph, num_parts):
 
 def test_induced_subgraphs_chunked_scan_matches_brute_force(graph, monkeypatch):
     # Edges are scanned in chunks; a chunk length that does not divide E tests the seams.
-    monkeypatch.setattr(partition_module, "_CHUNK", 37)
+    monkeypatch.setattr(subgraphs_module, "_CHUNK", 37)
     part = random_partition(graph.num_nodes, 3, torch.Generator().manual_seed(6))
     subs = induced_subgraphs(graph.edge_index, part, 3, graph.edge_attr)
     for sub, (nodes, edge_ids, local_edges) in zip(
@@ -143,18 +144,25 @@ def test_induced_subgraphs_int32_input_and_empty_part(graph):
 
 def test_induced_subgraphs_rejects_bad_input(graph):
     part = random_partition(graph.num_nodes, 4)
-    with pytest.raises(ValueError, match=r"part ids must lie in 0\.\.2"):
+    with pytest.raises(
+        ValueError, match=r"^part holds ids in 0\.\.3, expected ids in 0\.\.2 \(num_parts=3\)$"
+    ):
         induced_subgraphs(graph.edge_index, part.clamp(max=3), 3)
-    with pytest.raises(ValueError, match="edge_index must have shape"):
+    with pytest.raises(ValueError, match=r"^edge_index must have shape \(2, E\), got \(400,\)$"):
         induced_subgraphs(graph.edge_index[0], part, 4)
     with pytest.raises(ValueError, match="edge_attr has 5 rows"):
         induced_subgraphs(graph.edge_index, part, 4, graph.edge_attr[:5])
-    with pytest.raises(ValueError, match=r"node ids in -1\.\."):
+    with pytest.raises(
+        ValueError,
+        match=r"^edge_index holds ids in -1\.\.2, expected ids in 0\.\.39 \(num_nodes=40\)$",
+    ):
         induced_subgraphs(torch.tensor([[0, -1], [1, 2]]), part, 4)
     with pytest.raises(ValueError, match="expected ids in 0..39"):
         induced_subgraphs(torch.tensor([[0, 40], [1, 2]]), part, 4)
-    with pytest.raises(ValueError, match="1-D"):
+    with pytest.raises(ValueError, match=r"^part must have shape \(N\), got \(2, 20\)$"):
         induced_subgraphs(graph.edge_index, part.view(2, -1), 4)
+    with pytest.raises(ValueError, match=r"^part.numel\(\) must be a positive integer, got 0$"):
+        induced_subgraphs(graph.edge_index, part[:0])
 
 
 def test_loader_draws_a_new_partition_every_pass(graph):
@@ -250,9 +258,9 @@ def test_multi_view_predict_runs_without_grad_and_checks_output(graph):
 def test_multi_view_predict_reuses_a_loader_without_checking_the_edges_again(graph, monkeypatch):
     loader = RandomPartitionLoader(graph.edge_index, graph.num_nodes, 4, edge_attr=graph.edge_attr)
     checks = []
-    real = partition_module._to_int32
+    real = partition_module.edges_as_int32
     monkeypatch.setattr(
-        partition_module, "_to_int32", lambda *args: checks.append(1) or real(*args)
+        partition_module, "edges_as_int32", lambda *args: checks.append(1) or real(*args)
     )
 
     def predict(sub):

@@ -158,15 +158,15 @@ def test_solvers_build_no_autograd_graph(solver):
 @pytest.mark.parametrize(
     "solver, kwargs, match",
     [
-        (anderson, dict(tol=0.0), "tol must be a positive number, got 0.0"),
-        (anderson, dict(tol=-1e-3), "tol must be a positive number, got -0.001"),
+        (anderson, dict(tol=0.0), "tol must be a positive finite number, got 0.0"),
+        (anderson, dict(tol=-1e-3), "tol must be a positive finite number, got -0.001"),
         (broyden, dict(max_iter=0), "max_iter must be a positive integer, got 0"),
         (fixed_point_iteration, dict(max_iter=2.5), "max_iter must be a positive integer, got 2.5"),
-        (fixed_point_iteration, dict(stop_mode="max"), "stop_mode must be one of"),
+        (fixed_point_iteration, dict(stop_mode="max"), "stop_mode must be one of 'rel', 'abs'"),
         (anderson, dict(m=0), r"m \(the Anderson window\) must be a positive integer, got 0"),
-        (anderson, dict(beta=0.0), r"beta .* must be in \(0, 1\], got 0.0"),
+        (anderson, dict(beta=0.0), "beta .* must be a positive finite number, got 0.0"),
         (anderson, dict(beta=1.5), r"beta .* must be in \(0, 1\], got 1.5"),
-        (anderson, dict(lam=0.0), "lam .* must be a positive number, got 0.0"),
+        (anderson, dict(lam=0.0), "lam .* must be a positive finite number, got 0.0"),
         (broyden, dict(memory=0), r"memory .* must be a positive integer, got 0"),
     ],
 )
@@ -177,10 +177,15 @@ def test_bad_options_raise_value_error(solver, kwargs, match):
 
 @pytest.mark.parametrize("solver", ALL_SOLVERS)
 def test_bad_inputs_raise_value_error(solver):
-    with pytest.raises(ValueError, match="z0 must be a floating point tensor, got dtype torch.int"):
+    z0_message = "z0 must be a non-empty floating point tensor, got "
+    with pytest.raises(ValueError, match=rf"{z0_message}torch.int64 of shape \(3,\)"):
         solver(lambda z: z, torch.ones(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="z0 must be a torch.Tensor, got list"):
+    with pytest.raises(ValueError, match=f"{z0_message}list"):
         solver(lambda z: z, [1.0, 2.0])
+    with pytest.raises(ValueError, match=rf"{z0_message}torch.float32 of shape \(0, 2\)"):
+        solver(lambda z: z, torch.ones(0, 2))
+    with pytest.raises(ValueError, match="f must be a callable z -> f\\(z\\), got int"):
+        solver(3, torch.ones(3))
     with pytest.raises(ValueError, match=r"f must return a tensor of the shape of z0 \(3,\)"):
         solver(lambda z: z[:2], torch.ones(3))
 
@@ -189,7 +194,10 @@ def test_get_solver():
     assert set(SOLVERS) == {"fixed_point_iteration", "anderson", "broyden"}
     assert get_solver("anderson") is anderson
     assert get_solver(broyden) is broyden
-    with pytest.raises(ValueError, match="solver must be one of .* got 'newton'"):
+    with pytest.raises(
+        ValueError,
+        match="solver must be one of 'fixed_point_iteration', .* or a callable, got 'newton'",
+    ):
         get_solver("newton")
 
 

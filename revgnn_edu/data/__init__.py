@@ -7,7 +7,7 @@ Every name below is imported from its module on first use (PEP 562), so that
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 #: public name -> the module of this package that defines it
 _EXPORTS = {
@@ -40,14 +40,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, {k: f".{m}" for k, m in _EXPORTS.items()})

@@ -1,10 +1,11 @@
 r"""ogbn-proteins: its facts, loading, the model's node input, evaluation.
 
-ogbn-proteins (Hu et al., 2020) is a protein association graph: 132,534 proteins from
-8 species, 79,122,504 directed edges (each undirected association stored in both
-directions) with 8 association scores in :math:`[0, 1]` per edge, and 112 binary
-protein-function labels per node. Train, validation and test sets hold proteins of
-different species. The metric is ROC-AUC averaged over the 112 tasks.
+ogbn-proteins (Hu et al., 2020) is a protein association graph: proteins of several
+species, each undirected association stored as two directed edges with association
+scores in :math:`[0, 1]`, and binary protein-function labels (tasks) per node; its sizes
+are defined once, in :mod:`revgnn_edu.data.ogbn_proteins_facts`. Train, validation and
+test sets hold proteins of different species. The metric is ROC-AUC averaged over the
+tasks.
 
 Proteins have no input features of their own. As in the paper, a node's input is
 built from
@@ -33,6 +34,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from ..checks import check_shape, edge_rows, one_of
 from .ogbn_proteins_facts import (
     NAME,
     NODE_INPUT_CHANNELS,
@@ -40,6 +42,8 @@ from .ogbn_proteins_facts import (
     NUM_SPECIES,
     NUM_TASKS,
     SPECIES_TAXONOMY_IDS,
+    proteins_node_input,
+    split_proteins_node_input,
 )
 from .paths import data_root
 
@@ -146,50 +150,11 @@ def aggregate_edge_features(
         - **input:** edge_index :math:`(2, E)`, edge_attr :math:`(E, F)`
         - **output:** :math:`(N, F)`
     """
-    if reduce not in ("add", "mean", "max"):
-        raise ValueError(f"reduce must be 'add', 'mean' or 'max', got {reduce!r}")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"edge_index must have shape (2, E), got {tuple(edge_index.shape)}")
-    if edge_attr.size(0) != edge_index.size(1):
-        raise ValueError(
-            f"edge_attr has {edge_attr.size(0)} rows but edge_index has {edge_index.size(1)} edges"
-        )
+    one_of("reduce", reduce, ("add", "mean", "max"))
+    check_shape("edge_index", edge_index, (2, "E"))
+    edge_rows(edge_attr, edge_index)
     reduce = "sum" if reduce == "add" else reduce
     return scatter(edge_attr, edge_index[0], dim=0, dim_size=num_nodes, reduce=reduce)
-
-
-def proteins_node_input(data) -> Tensor:
-    r"""The model input: aggregated edge features next to the species one-hot.
-
-    .. math::
-        \mathbf{x}'_i = \mathbf{x}_i \,\|\, \mathrm{onehot}(s_i)
-
-    Args:
-        data (torch_geometric.data.Data): as returned by :func:`load_ogbn_proteins`,
-            with ``x`` (aggregated edge features) and ``species`` (index in 0..7).
-
-    Shapes:
-        - **input:** ``data.x`` :math:`(N, 8)`, ``data.species`` :math:`(N)`
-        - **output:** :math:`(N, 16)`
-    """
-    if data.x.dim() != 2 or data.x.size(1) != NUM_EDGE_FEATURES:
-        raise ValueError(
-            f"data.x must have shape (N, {NUM_EDGE_FEATURES}), got {tuple(data.x.shape)}"
-        )
-    species = torch.nn.functional.one_hot(data.species.long(), NUM_SPECIES).to(data.x.dtype)
-    return torch.cat([data.x, species], dim=-1)
-
-
-def split_proteins_node_input(x: Tensor) -> tuple[Tensor, Tensor]:
-    r"""The inverse of :func:`proteins_node_input`: ``(edge_features, species_onehot)``.
-
-    Shapes:
-        - **input:** :math:`(N, 16)`
-        - **output:** :math:`(N, 8)` and :math:`(N, 8)`
-    """
-    if x.dim() != 2 or x.size(1) != NODE_INPUT_CHANNELS:
-        raise ValueError(f"x must have shape (N, {NODE_INPUT_CHANNELS}), got {tuple(x.shape)}")
-    return x[:, :NUM_EDGE_FEATURES], x[:, NUM_EDGE_FEATURES:]
 
 
 @functools.lru_cache(maxsize=1)

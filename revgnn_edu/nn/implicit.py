@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..checks import int_at_least, is_callable
 from ..solvers import SolverInfo, get_solver
 from .blocks import reset_parameters_of
 from .recompute import ForwardState, capture, replay
@@ -117,11 +118,7 @@ class DEQFixedPoint(nn.Module):
         raise_on_failure: bool = False,
     ):
         super().__init__()
-        if not callable(f):
-            raise ValueError(
-                f"f must be an nn.Module or a callable f(z, *inputs), got {type(f).__name__}"
-            )
-        self.f = f
+        self.f = is_callable("f", f, "an nn.Module or a callable f(z, *inputs)")
         self.solver = get_solver(solver)
         self.tol = tol
         self.max_iter = max_iter
@@ -257,8 +254,7 @@ def unrolled(
     Returns:
         torch.Tensor: :math:`z_{\text{steps}}`, shaped like ``z0``.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    int_at_least("steps", steps, 0)
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
     z = z0

@@ -30,7 +30,7 @@ names below load their module on first use, so that ``python -m revgnn_edu.train
 starts without importing torch.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": ".config",
@@ -61,14 +61,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

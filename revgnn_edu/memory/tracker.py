@@ -1,72 +1,21 @@
-"""Measure the peak tensor memory of a piece of PyTorch code.
-
-The meter answers one question: *while ``fn()`` runs, how many bytes of tensor storage
-are alive at most, above what was alive when it started?*
-
-On every device it works the same way: a :class:`~torch.utils._python_dispatch.
-TorchDispatchMode` sees every ATen operator (forward, backward, custom autograd
-functions and PyG's message passing alike), registers each *new* storage an operator
-returns (the indices and values of a sparse result included), and a
-``weakref.finalize`` on that storage subtracts its bytes when the last reference to it
-dies -- whether the reference lived in Python, in a saved autograd tensor or on a custom
-function's ``ctx``. ``UntypedStorage.resize_`` is wrapped while any measurement runs, so
-storage freed in place with ``resize_(0)`` (the trick reversible networks use) is seen
-as freed. Like the dispatch mode, which sees only the operators of the thread that
-entered it, the wrapper counts only resizes made by a measuring thread, for that
-thread's tracker: other threads' allocations and resizes do not change a measurement.
-The count is exact: it depends neither on the process RSS nor on the caching
-allocator.
-
-What is counted, precisely:
-
-* every storage allocated by a PyTorch operator while ``fn`` runs, including tensors
-  built from Python data (``torch.tensor(list)``, ``torch.as_tensor(list)``,
-  ``tensor.new_tensor(list)``: the only operator they dispatch is ``aten.lift_fresh``,
-  whose input the meter recognizes as a fresh allocation) and copies of NumPy arrays
-  (``torch.tensor(array)``);
-* growth and shrinkage of a storage alive before the measurement, made while ``fn``
-  runs (``buf.resize_(...)``, an ``out=`` argument that an operator enlarges,
-  ``untyped_storage().resize_(n)``): the change counts, and from then on the storage is
-  tracked, so its release counts in full.
-
-Outside the count: memory that PyTorch did not allocate and only wraps without a copy
-(``torch.from_numpy``, ``torch.as_tensor(array)``, ``torch.frombuffer``,
-``torch.utils.dlpack.from_dlpack``: it belongs to NumPy or the exporting library); a
-storage constructed directly rather than by an operator (``torch.UntypedStorage(n)``,
-the storages ``torch.load`` creates); and the release of a storage that was alive at the
-start and never resized (its bytes stay in the baseline).
-
-With ``record=True`` the tracker also keeps a *timeline*: one event per change of the
-live bytes, labelled with the phase set by :func:`mark_phase` (forward, backward,
-optimizer, ...); :func:`measure_timeline` returns it.
-
-On CUDA, ``backend="cuda"`` reads ``torch.cuda.max_memory_allocated`` instead, which
-additionally includes allocator rounding and library workspaces; the two agree within a
-few percent for realistic tensor sizes.
-"""
+"""The tracker behind :mod:`revgnn_edu.memory`: a dispatch mode that counts the live
+bytes of every storage PyTorch allocates while it is active (see that module's
+docstring for what is counted), and the phase marks of its timeline."""
 
 from __future__ import annotations
 
 import gc
 import threading
 import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = [
-    "MemoryTracker",
-    "TimelineEvent",
-    "measure_peak_bytes",
-    "measure_timeline",
-    "mark_phase",
-    "sweep",
-    "format_bytes",
-]
+__all__ = ["MemoryTracker", "TimelineEvent", "mark_phase"]
+
 
 _SPARSE_PARTS = {  # the strided tensors that hold a sparse tensor's data
     torch.sparse_coo: ("_indices", "_values"),
@@ -262,117 +211,3 @@ def mark_phase(phase: str) -> None:
     ``mark_phase("backward")`` inside a function given to :func:`measure_timeline`."""
     for tracker in _RESIZE.trackers():
         tracker.mark(phase)
-
-
-@dataclass
-class _CudaPeak:
-    device: torch.device
-    start: int = field(default=0)
-
-    def __enter__(self):
-        torch.cuda.synchronize(self.device)
-        gc.collect()
-        torch.cuda.reset_peak_memory_stats(self.device)
-        self.start = torch.cuda.memory_allocated(self.device)
-        return self
-
-    def __exit__(self, *exc):
-        torch.cuda.synchronize(self.device)
-        self.peak = torch.cuda.max_memory_allocated(self.device) - self.start
-
-
-def measure_peak_bytes(fn: Callable[[], Any], backend: str = "tracker", device=None) -> int:
-    """Peak bytes of tensor storage allocated while ``fn()`` runs, above the start.
-
-    Args:
-        fn (callable): code to measure, e.g. one training step. Its return value is
-            dropped before the measurement ends, so memory it returns is not counted
-            as live at the end (but it is counted in the peak).
-        backend (str, optional): ``"tracker"`` (default, any device, exact storage
-            bytes) or ``"cuda"`` (``torch.cuda.max_memory_allocated``).
-        device (torch.device, optional): the CUDA device for ``backend="cuda"``.
-
-    Returns:
-        int: the peak in bytes.
-    """
-    if backend == "tracker":
-        with MemoryTracker() as tracker:
-            fn()
-        return tracker.peak
-    if backend == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(
-                "measure_peak_bytes(backend='cuda') needs a CUDA device, "
-                "but torch.cuda.is_available() is False; use backend='tracker'"
-            )
-        meter = _CudaPeak(torch.device(device or "cuda"))
-        with meter:
-            fn()
-        return meter.peak
-    raise ValueError(f"backend must be 'tracker' or 'cuda', got {backend!r}")
-
-
-def measure_timeline(fn: Callable[[], Any]) -> list[TimelineEvent]:
-    """The live tracked bytes, event by event, while ``fn()`` runs.
-
-    Call :func:`mark_phase` inside ``fn`` to label its phases (``"forward"``,
-    ``"backward"``, ``"optimizer"``). The first event is the start (0 bytes, phase
-    ``""``); every allocation, release or resize of tracked storage adds one, as does
-    every :func:`mark_phase`. The peak is ``max(e.live_bytes for e in timeline)``, the
-    same as :func:`measure_peak_bytes`; the last event is what ``fn`` left alive (its
-    return value is dropped first).
-
-    Args:
-        fn (callable): code to measure, e.g. one training step.
-
-    Returns:
-        list[TimelineEvent]: ``(index, live_bytes, phase)`` tuples, integers in bytes.
-    """
-    with MemoryTracker(record=True) as tracker:
-        fn()
-    return tracker.timeline
-
-
-def sweep(
-    make_fn: Callable[[Any], Callable[[], Any]],
-    values: Iterable[Any],
-    name: str = "depth",
-    progress: bool = False,
-    **measure_kwargs,
-) -> list[dict]:
-    """Measure the peak memory of ``make_fn(v)()`` for each value ``v``.
-
-    Args:
-        make_fn (callable): takes one value (a depth, a width, ...) and returns the
-            function to measure. Building the model happens here, outside the
-            measurement, so parameters count as already alive.
-        values (iterable): the values to sweep.
-        name (str, optional): the column name of the swept value. (default: ``"depth"``)
-        progress (bool, optional): show a tqdm progress bar. (default: :obj:`False`)
-        **measure_kwargs: passed on to :func:`measure_peak_bytes`.
-
-    Returns:
-        list[dict]: one row per value, ``{name: v, "peak_bytes": int, "peak_mib": float}``,
-        ready for ``pandas.DataFrame(rows)`` or plotting.
-    """
-    values = list(values)
-    if progress:
-        from tqdm.auto import tqdm
-
-        values = tqdm(values, desc=f"sweep {name}")
-    rows = []
-    for v in values:
-        fn = make_fn(v)
-        peak = measure_peak_bytes(fn, **measure_kwargs)
-        rows.append({name: v, "peak_bytes": peak, "peak_mib": peak / 2**20})
-        del fn
-    return rows
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable bytes, e.g. ``format_bytes(3 * 2**20) == '3.00 MiB'``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
