@@ -132,7 +132,7 @@ class DetachedRun:
 
         start = time.monotonic()
         target = until_epoch or _launch_info(self.out).get("epochs")
-        bar = tqdm(total=target, desc=f"{self.out.name} (detached)", disable=not progress)
+        bar = tqdm(total=target, desc=f"epochs logged in {self.out.name}", disable=not progress)
         try:
             while True:
                 rows, _ = read_metrics_tolerant(self.out)
