@@ -109,6 +109,7 @@ def test_progress_rate_and_finish_from_the_launch_record(tmp_path):
     assert progress.remaining_s == pytest.approx(12 * 10.0)
     assert progress.elapsed_s == pytest.approx(50.0)  # stopped: up to its last epoch
     assert progress.trained_s == pytest.approx(16.0)
+    assert progress.updated == pytest.approx(started + 50.0)
     assert progress.expected_finish is None  # only a running run finishes
     assert "stopped, epoch 8 of 20" in progress.describe()
     # without a launch record: the logged training seconds, and the total given

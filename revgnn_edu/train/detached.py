@@ -339,7 +339,8 @@ class RunProgress:
     ``seconds_per_epoch`` is wall-clock time per epoch since the last launch (start-up
     and evaluation included) once an epoch finished since then, else the mean logged
     training time per epoch (evaluation not included); ``rate_source`` says which.
-    Times are Unix seconds; ``expected_finish`` is :obj:`None` unless the run is running.
+    Times are Unix seconds: ``updated`` is when ``metrics.jsonl`` was last written
+    (:obj:`None` without one); ``expected_finish`` is :obj:`None` unless the run is running.
     """
 
     out: Path
@@ -349,6 +350,7 @@ class RunProgress:
     pid: int | None
     rows: list[dict]
     torn_line: bool
+    updated: float | None
     elapsed_s: float | None
     trained_s: float
     seconds_per_epoch: float | None
@@ -460,6 +462,7 @@ def read_progress(
         pid=pid,
         rows=rows,
         torn_line=torn,
+        updated=metrics_time,
         elapsed_s=elapsed,
         trained_s=trained,
         seconds_per_epoch=rate,
