@@ -316,7 +316,8 @@ def _running_pid(out: Path) -> int | None:
         RunLock(out).check_free()
     except RunLockedError:
         text = (out / LOCK).read_text().strip()
-        return int(text) if text.isdigit() else None
+        if text.isdigit():
+            return int(text)
     info = _launch_info(out)  # started, not yet holding the lock (importing, loading)
     pid = info.get("pid")
     if isinstance(pid, int) and _alive(pid) and _is_trainer(pid):
