@@ -386,6 +386,7 @@ def predict(
         breakdown_gib={k: v / GIB for k, v in memory.items()},
         memory_depths=[lo["depth"], hi["depth"]],
         paper_gib=PAPER_MEMORY_GIB.get(preset),
+        paper_gb=PAPER_MEMORY_GIB.get(preset),  # the same figure (GiB), as notebook 08 reads it
         time_depths=None if t_lo is None else [t_lo["depth"], t_hi["depth"]],
         step_repeats_s=None if t_lo is None else [t_lo["step_all_s"], t_hi["step_all_s"]],
         step_s_extrapolated=times["step_s"],
@@ -619,6 +620,7 @@ def bench_full_depth(presets, train, device, repeats: int) -> list:
                 step_s=statistics.median(times),
                 max_memory_allocated=torch.cuda.max_memory_allocated(device),
                 paper_gib=PAPER_MEMORY_GIB.get(preset),
+                paper_gb=PAPER_MEMORY_GIB.get(preset),  # (the same, GiB: notebook 08's key)
             )
             rows.append(row)
             log(
