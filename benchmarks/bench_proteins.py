@@ -4,10 +4,11 @@
     python benchmarks/bench_proteins.py --quick # a scaled-down graph: a smoke run (CI)
     python benchmarks/bench_proteins.py --device cuda --full-depth revgnn-deep revgnn-wide
 
-A graph of ogbn-proteins' shape is built in memory (132,534 nodes, 79,122,504 directed
-edges with 8 features, 8 species, 112 tasks; random edges, not the real graph: only
-sizes matter here) and split by the package's own random partition into 10 parts, as
-in training (one part: ~13k nodes, ~0.8M edges), and into 5 parts, as in evaluation.
+Parts of ogbn-proteins' part size are built in memory (random edges with 8 features, 8
+species, 112 tasks: only sizes matter here): a training part of 132,534 / 10 nodes and
+79,122,504 / 100 directed edges (the package's random partition into 10 parts keeps an
+edge when both ends fall in the same part) and an evaluation part (one of 5 parts).
+The partitioning is timed on a 5% graph (quick: 1%) and scaled linearly in the edges.
 
 1. Memory, per preset, exact (``measure_peak_bytes``): one training step on one part at
    full width (Adam, lr 1e-3, gradient clipping 1.0, BCE over the 112 tasks), at a
@@ -68,9 +69,20 @@ from torch_geometric.data import Data
 
 from revgnn_edu.data import RandomPartitionLoader, Subgraph, aggregate_edge_features, random_graph
 from revgnn_edu.memory import measure_peak_bytes
+from revgnn_edu.models.families import family_name
 from revgnn_edu.models.presets import PRESETS, build_model
 from revgnn_edu.models.revgnn import RevGNN
 from revgnn_edu.nn.blocks import GNNBlock
+from revgnn_edu.planning import (
+    EPOCH_FORMULA,
+    EVAL_PARTS,
+    GIB,
+    PART_EDGES,
+    PART_NODES,
+    epoch_seconds,
+    linear,
+    memory_breakdown,
+)
 from revgnn_edu.train.step import (
     accumulate_gradients,
     clip_and_step,
@@ -78,9 +90,10 @@ from revgnn_edu.train.step import (
     training_step,
 )
 
-#: The paper's GPU memory (GB) on ogbn-proteins (Deep/Wide and the 112-layer table; the
-#: 112-layer figures are an unverified transcription of the paper's table).
-PAPER_MEMORY_GB = {
+#: The paper's GPU memory (GiB: the official trainer prints max_memory_allocated / 1024**3)
+#: on ogbn-proteins (Deep/Wide and the 112-layer table; the 112-layer figures are an
+#: unverified transcription of the paper's table).
+PAPER_MEMORY_GIB = {
     "revgnn-deep": 2.86,
     "revgnn-wide": 7.91,
     "resgnn-112-64": 27.1,
@@ -94,16 +107,17 @@ PAPER_MEMORY_GB = {
 }
 PAPER_EPOCH_S = {"revgnn-deep": 583, "revgnn-wide": 739}  # one V100
 PUBLISHED_PARAMETERS = {"revgnn-deep": 20_031_384, "revgnn-wide": 68_471_608}
-CONSTANT_ACTIVATIONS = ("revgnn", "wt-revgnn", "deq-gnn")  # families: flat in depth
+CONSTANT_ACTIVATIONS = ("RevGNN", "WT-RevGNN", "DEQ-GNN")  # families: flat in depth
 
 FULL = dict(
     scale=1.0,
     depth=2,
     time_depth=1,
-    repeats=1,
+    repeats=5,
+    partition_scale=0.05,
     presets=list(PRESETS),
     lever_depth=2,
-    lever_repeats=2,
+    lever_repeats=5,
     wide_levers=True,
     drift_depth=1001,
     drift_nodes=100,
@@ -115,7 +129,9 @@ QUICK = dict(
     scale=0.01,
     presets=["revgnn-deep", "resgnn-112-64", "wt-revgnn-112-64", "deq-gnn-64"],
     lever_depth=1,
-    lever_repeats=1,
+    repeats=2,
+    lever_repeats=3,
+    partition_scale=0.01,
     wide_levers=False,
     drift_depth=16,
     drift_nodes=60,
@@ -124,10 +140,18 @@ QUICK = dict(
 
 
 # -- the graph and its parts ---------------------------------------------------------
-def proteins_graph(scale: float, seed: int = 0) -> Data:
-    """:func:`common.synthetic_proteins` with the paper's node inputs ``x`` = [edge
+def proteins_graph(scale: float, seed: int = 0, nodes: int | None = None, edges=None) -> Data:
+    """:func:`common.synthetic_proteins` (or a random symmetric graph of ``nodes`` nodes
+    and about ``edges`` directed edges) with the paper's node inputs ``x`` = [edge
     features summed onto nodes (8), species one-hot (8)] and 112 random 0/1 tasks."""
-    data = synthetic_proteins(scale, seed)
+    if nodes is None:
+        data = synthetic_proteins(scale, seed)
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        pairs = torch.randint(0, nodes, (2, max(1, edges // 2)), generator=gen)
+        edge_index = torch.cat([pairs, pairs.flip(0)], dim=1)
+        edge_attr = torch.rand(edge_index.size(1), PROTEINS["edge_dim"], generator=gen)
+        data = Data(edge_index=edge_index, edge_attr=edge_attr, num_nodes=nodes)
     n = data.num_nodes
     gen = torch.Generator().manual_seed(seed + 1)
     species = torch.randint(0, PROTEINS["species"], (n,), generator=gen)
@@ -142,25 +166,27 @@ def proteins_graph(scale: float, seed: int = 0) -> Data:
     return data
 
 
-def part_data(data: Data, sub, device) -> Data:
-    """One part's subgraph as its own Data, on ``device``."""
-    return Data(
-        x=data.x[sub.node_ids],
-        edge_index=sub.edge_index.clone(),
-        edge_attr=sub.edge_attr.clone(),
-        y=data.y[sub.node_ids],
-    ).to(device)
+def part_data(data: Data, device) -> Data:
+    """A part's tensors as a Data on ``device``."""
+    return Data(x=data.x, edge_index=data.edge_index, edge_attr=data.edge_attr, y=data.y).to(device)
 
 
 def data_bytes(part: Data) -> int:
     return sum(t.nbytes for t in (part.x, part.edge_index, part.edge_attr, part.y))
 
 
-def make_parts(scale: float, device) -> tuple[Data, Data, dict]:
-    """The first part of a 10-part (training) and of a 5-part (evaluation) partition."""
+def make_parts(scale: float, partition_scale: float, device) -> tuple[Data, Data, dict]:
+    """A training part of ogbn-proteins' part size (:data:`~revgnn_edu.planning.PART_NODES`
+    nodes, :data:`~revgnn_edu.planning.PART_EDGES` edges: one part of 10) and an
+    evaluation part (one of 5: twice the nodes, four times the edges), both times
+    ``scale``; and the partition's time, measured on a ``partition_scale`` graph with the
+    package's RandomPartitionLoader and scaled linearly to the full graph."""
     start = time.perf_counter()
-    data = proteins_graph(scale)
-    info = dict(nodes=data.num_nodes, edges=data.num_edges, build_s=time.perf_counter() - start)
+    train_n, train_e = round(PART_NODES * scale), round(PART_EDGES * scale)
+    train = part_data(proteins_graph(1, 0, max(10, train_n), max(2, train_e)), device)
+    evalp = part_data(proteins_graph(1, 1, max(10, 2 * train_n), max(2, 4 * train_e)), device)
+    info = dict(build_s=time.perf_counter() - start, partition_scale=partition_scale)
+    data = synthetic_proteins(partition_scale)
     loader = RandomPartitionLoader(
         data.edge_index,
         data.num_nodes,
@@ -168,13 +194,10 @@ def make_parts(scale: float, device) -> tuple[Data, Data, dict]:
         data.edge_attr,
         generator=torch.Generator().manual_seed(0),
     )
-    parts = {}
-    for key, n in (("train", 10), ("eval", 5)):
-        info[f"partition_{key}_s"], info[f"partition_{key}_cpu_s"] = timed(
-            "cpu", lambda key=key, n=n: parts.__setitem__(key, loader.sample(n))
-        )
-    train_parts, eval_parts = parts["train"], parts["eval"]
-    train, evalp = part_data(data, train_parts[0], device), part_data(data, eval_parts[0], device)
+    for key, n in (("train", 10), ("eval", EVAL_PARTS)):
+        wall, cpu = timed("cpu", lambda n=n: loader.sample(n))
+        info[f"partition_{key}_s"] = wall / partition_scale  # linear in the edges
+        info[f"partition_{key}_cpu_s"] = cpu / partition_scale
     info.update(
         train_part=dict(nodes=train.num_nodes, edges=train.num_edges, bytes=data_bytes(train)),
         eval_part=dict(nodes=evalp.num_nodes, edges=evalp.num_edges),
@@ -207,12 +230,11 @@ def compile_blocks(model: torch.nn.Module) -> int:
 
 
 def make_model(
-    preset: str, depth: int, device, fold=False, compiled=False, memory_efficient=True, seed=0
+    preset: str, depth: int, device, compiled=False, memory_efficient=True, seed=0, **overrides
 ) -> torch.nn.Module:
-    """``build_model(preset, num_layers=depth)`` with the levers applied."""
+    """``build_model(preset, num_layers=depth, **overrides)`` with the levers applied."""
     torch.manual_seed(seed)  # the same weights for every variant of a preset
-    extra = {"fold_edge_encoder": True} if fold else {}
-    model = build_model(preset, num_layers=depth, **extra)
+    model = build_model(preset, num_layers=depth, **overrides)
     if not memory_efficient:
         model.memory_efficient = False
     if compiled:
@@ -315,6 +337,7 @@ def measure_time(preset: str, depth: int, train: Data, evalp: Data, device, repe
     evals = [tr.timed_eval(evalp) for _ in range(repeats)]
     return dict(
         depth=depth,
+        step_all_s=[w for w, _ in steps],
         step_s=statistics.median(w for w, _ in steps),
         step_cpu_s=statistics.median(c for _, c in steps),
         eval_s=statistics.median(w for w, _ in evals),
@@ -322,36 +345,29 @@ def measure_time(preset: str, depth: int, train: Data, evalp: Data, device, repe
     )
 
 
-def linear(lo: dict, hi: dict, key: str, depth: int) -> float:
-    """``key`` extrapolated linearly in depth from the rows ``lo`` and ``hi``."""
-    slope = (hi[key] - lo[key]) / (hi["depth"] - lo["depth"])
-    return lo[key] + slope * (depth - lo["depth"])
-
-
 def predict(
     preset: str, lo: dict, hi: dict, t_lo: dict, t_hi: dict, part_bytes: int, info: dict
 ) -> dict:
-    """Full-depth memory and time of ``preset`` from its memory measurements at l and
-    2l (``lo``, ``hi``) and its timings at two depths (``t_lo``, ``t_hi``)."""
+    """Full-depth memory (with its breakdown, :func:`revgnn_edu.planning.memory_breakdown`)
+    and time of ``preset`` from its memory measurements at l and 2l (``lo``, ``hi``) and
+    its timings at two depths (``t_lo``, ``t_hi``)."""
     spec = PRESETS[preset]
     L = spec.num_layers
     params = round(linear(lo, hi, "parameters", L))  # exact: every layer is the same
     p_bytes = 4 * params
-    flat = spec.family in CONSTANT_ACTIVATIONS
+    flat = family_name(spec.family) in CONSTANT_ACTIVATIONS
     act = hi["activation_bytes"] if flat else linear(lo, hi, "activation_bytes", L)
     adam_step = hi["adam_step_bytes"] * p_bytes / hi["parameter_bytes"]  # ~ parameters
-    total = part_bytes + 4 * p_bytes + max(act, adam_step)  # params, grads, 2 x Adam
-    step_s = eval_s = epoch_s = step_cpu = epoch_cpu = None
+    memory = memory_breakdown(p_bytes, part_bytes, act, adam_step)
+    times = dict(step_s=None, eval_s=None, epoch_s=None, step_cpu_s=None, epoch_cpu_s=None)
     if t_lo is not None:  # timed (not with --no-time)
-        step_s, eval_s = linear(t_lo, t_hi, "step_s", L), linear(t_lo, t_hi, "eval_s", L)
-        epoch_s = 10 * step_s + 5 * eval_s + info["partition_train_s"] + info["partition_eval_s"]
-        step_cpu = linear(t_lo, t_hi, "step_cpu_s", L)
-        epoch_cpu = (
-            10 * step_cpu
-            + 5 * linear(t_lo, t_hi, "eval_cpu_s", L)
-            + info["partition_train_cpu_s"]
-            + info["partition_eval_cpu_s"]
-        )
+        for key in ("step_s", "eval_s", "step_cpu_s", "eval_cpu_s"):
+            times[key] = linear(t_lo, t_hi, key, L)
+        for unit in ("", "cpu_"):
+            partition = info[f"partition_train_{unit}s"] + info[f"partition_eval_{unit}s"]
+            times[f"epoch_{unit}s"] = epoch_seconds(
+                times[f"step_{unit}s"], times[f"eval_{unit}s"], partition
+            )
     return dict(
         preset=preset,
         depth=L,
@@ -364,13 +380,21 @@ def predict(
         activation_extrapolated=not flat,
         activation_ratio_2l_over_l=hi["activation_bytes"] / lo["activation_bytes"],
         adam_step_bytes=adam_step,
-        predicted_bytes=total,
-        paper_gb=PAPER_MEMORY_GB.get(preset),
-        step_s_extrapolated=step_s,
-        eval_s_extrapolated=eval_s,
-        epoch_s_extrapolated=epoch_s,
-        step_cpu_s_extrapolated=step_cpu,
-        epoch_cpu_s_extrapolated=epoch_cpu,
+        predicted_bytes=memory["total"],
+        predicted_gib=memory["total"] / GIB,
+        breakdown_bytes=memory,
+        breakdown_gib={k: v / GIB for k, v in memory.items()},
+        memory_depths=[lo["depth"], hi["depth"]],
+        paper_gib=PAPER_MEMORY_GIB.get(preset),
+        paper_gb=PAPER_MEMORY_GIB.get(preset),  # the same figure (GiB), as notebook 08 reads it
+        time_depths=None if t_lo is None else [t_lo["depth"], t_hi["depth"]],
+        step_repeats_s=None if t_lo is None else [t_lo["step_all_s"], t_hi["step_all_s"]],
+        step_s_extrapolated=times["step_s"],
+        eval_s_extrapolated=times["eval_s"],
+        epoch_s_extrapolated=times["epoch_s"],
+        epochs_2000_h_extrapolated=None if t_lo is None else 2000 * times["epoch_s"] / 3600,
+        step_cpu_s_extrapolated=times["step_cpu_s"],
+        epoch_cpu_s_extrapolated=times["epoch_cpu_s"],
         paper_epoch_s=PAPER_EPOCH_S.get(preset),
     )
 
@@ -415,26 +439,31 @@ def bench_presets(cfg, train, evalp, info, device, backend, save=None) -> tuple[
 
 def show_presets(rows: list, scale: float) -> None:
     log(
-        f"\nPredicted training memory of one step on one part (GB = 1e9 bytes)"
-        f"{'' if scale == 1 else f' -- SCALED-DOWN GRAPH (scale {scale}): not comparable'}"
+        f"\nPredicted training memory of one step on one part (GiB = 2**30 bytes)"
+        f"{'' if scale == 1 else f' -- SCALED-DOWN PART (scale {scale}): not comparable'}"
     )
     log(
-        f"  {'preset':18s} {'L x D':>9s} {'params':>11s} {'act 2l/l':>8s} {'predicted':>9s} "
-        f"{'paper':>6s} {'step*':>8s} {'epoch*':>8s} {'paper':>6s}"
+        f"  {'preset':18s} {'L x D':>9s} {'params':>11s} {'act 2l/l':>8s} {'param+grad':>10s} "
+        f"{'Adam':>6s} {'data':>6s} {'act':>6s} {'predicted':>9s} {'paper':>6s} "
+        f"{'step*':>7s} {'epoch*':>7s} {'paper':>6s}"
     )
     for r in rows:
-        paper = f"{r['paper_gb']:.2f}" if r["paper_gb"] else "-"
+        b = r["breakdown_gib"]
+        paper = f"{r['paper_gib']:.2f}" if r["paper_gib"] else "-"
         paper_t = f"{r['paper_epoch_s']}" if r["paper_epoch_s"] else "-"
         log(
             f"  {r['preset']:18s} {r['depth']:>4d} x {r['hidden']:<3d} {r['parameters']:>11,d} "
-            f"{r['activation_ratio_2l_over_l']:8.3f} {r['predicted_bytes'] / 1e9:9.2f} "
-            f"{paper:>6s} {r['step_cpu_s_extrapolated'] or float('nan'):7.1f}s "
-            f"{r['epoch_cpu_s_extrapolated'] or float('nan'):7.0f}s "
-            f"{paper_t:>6s}"
+            f"{r['activation_ratio_2l_over_l']:8.3f} {b['parameters'] + b['gradients']:10.3f} "
+            f"{b['optimizer']:6.3f} {b['data']:6.3f} {b['working_set']:6.3f} "
+            f"{r['predicted_gib']:9.3f} {paper:>6s} "
+            f"{r['step_s_extrapolated'] or float('nan'):6.1f}s "
+            f"{r['epoch_s_extrapolated'] or float('nan'):6.0f}s {paper_t:>6s}"
         )
     log(
-        "  * step and epoch: CPU seconds (all threads), EXTRAPOLATED from 1 and 2 layers on "
-        "this machine's CPU (the paper: wall seconds on one V100)"
+        f"  act = max(activations, Adam temporaries). * step and epoch: wall seconds on this "
+        f"machine ({torch.get_num_threads()} threads), EXTRAPOLATED in depth from two timed "
+        f"depths; {EPOCH_FORMULA}, with train_parts = 10, eval_parts = {EVAL_PARTS}, "
+        f"views = 1 (the paper: wall seconds on one V100)"
     )
 
 
@@ -444,17 +473,23 @@ def bench_levers(cfg, train, device, backend, compiled: bool) -> dict:
     variants = {
         "reversible": ("revgnn-deep", {}),
         "ordinary autograd": ("revgnn-deep", {"memory_efficient": False}),
-        "folded edge encoder": ("revgnn-deep", {"fold": True}),
+        "PyG GENConv (unfused)": ("revgnn-deep", {"conv": "gen"}),
+        "unfolded edge encoder": ("revgnn-deep", {"fold_edge_encoder": False}),
+        "unfused and unfolded": ("revgnn-deep", {"conv": "gen", "fold_edge_encoder": False}),
         "bf16 autocast": ("revgnn-deep", {"amp": True}),
     }
     if cfg["wide_levers"]:
         variants["wide: reversible"] = ("revgnn-wide", {})
-        variants["wide: folded edge encoder"] = ("revgnn-wide", {"fold": True})
+        variants["wide: PyG GENConv (unfused)"] = ("revgnn-wide", {"conv": "gen"})
+        variants["wide: unfolded edge encoder"] = ("revgnn-wide", {"fold_edge_encoder": False})
     if compiled:
         variants["compiled blocks"] = ("revgnn-deep", {"compiled": True})
-        variants["compiled + folded"] = ("revgnn-deep", {"compiled": True, "fold": True})
+        variants["compiled + unfolded"] = (
+            "revgnn-deep",
+            {"compiled": True, "fold_edge_encoder": False},
+        )
     log(
-        f"\n3. Levers at full part size, depth {depth}: step time (median of "
+        f"\n3. Levers at part size, depth {depth}: step time (median of "
         f"{cfg['lever_repeats']}, interleaved), activation memory, loss vs the baseline"
     )
     trainers, rows = {}, {}
@@ -482,24 +517,34 @@ def bench_levers(cfg, train, device, backend, compiled: bool) -> dict:
         times = row.pop("times")
         row["step_wall_s"] = statistics.median(w for w, _ in times)
         # CPU time: steadier than wall time on a shared machine; wall time on a GPU
-        row["step_s"] = statistics.median(c if device.type == "cpu" else w for w, c in times)
+        row["step_all_s"] = [c if device.type == "cpu" else w for w, c in times]
+        row["step_s"] = statistics.median(row["step_all_s"])
         base = rows["wide: reversible" if name.startswith("wide") else "reversible"]
         row["time_ratio"] = row["step_s"] / base["step_s"]
         row["memory_ratio"] = row["activation_bytes"] / base["activation_bytes"]
         row["loss_rel_diff"] = abs(row["loss"] - base["loss"]) / abs(base["loss"])
         log(
-            f"  {name:26s} step {row['step_s']:7.3f} s  x{row['time_ratio']:.2f}   "
+            f"  {name:28s} step {row['step_s']:7.3f} s ({min(row['step_all_s']):.3f}-"
+            f"{max(row['step_all_s']):.3f})  x{row['time_ratio']:.2f}   "
             f"activations {row['activation_bytes'] / 2**20:8.1f} MiB  x{row['memory_ratio']:.2f}"
             f"   loss rel. diff {row['loss_rel_diff']:.1e}"
         )
+    # the ratio per interleaved round (the same load for both), then its median
+    paired = [
+        r / o
+        for r, o in zip(rows["reversible"]["step_all_s"], rows["ordinary autograd"]["step_all_s"])
+    ]
     out = dict(
         depth=depth,
+        threads=torch.get_num_threads(),
         variants=rows,
-        reversible_over_ordinary=rows["reversible"]["step_s"] / rows["ordinary autograd"]["step_s"],
+        reversible_over_ordinary=statistics.median(paired),
+        reversible_over_ordinary_rounds=paired,
     )
     log(
-        f"  reversible / ordinary autograd: {out['reversible_over_ordinary']:.2f} "
-        f"(theory ~1.33: one extra block forward per layer)"
+        f"  reversible / ordinary autograd: {out['reversible_over_ordinary']:.2f} (median of "
+        f"{len(paired)} interleaved rounds, {min(paired):.2f}-{max(paired):.2f}; "
+        f"{out['threads']} threads; theory ~1.33: one extra block forward per layer)"
     )
     return out
 
@@ -574,13 +619,14 @@ def bench_full_depth(presets, train, device, repeats: int) -> list:
                 amp=amp,
                 step_s=statistics.median(times),
                 max_memory_allocated=torch.cuda.max_memory_allocated(device),
-                paper_gb=PAPER_MEMORY_GB.get(preset),
+                paper_gib=PAPER_MEMORY_GIB.get(preset),
+                paper_gb=PAPER_MEMORY_GIB.get(preset),  # (the same, GiB: notebook 08's key)
             )
             rows.append(row)
             log(
                 f"  {preset:12s} {'bf16' if amp else 'fp32'}: step {row['step_s']:.2f} s, "
-                f"max_memory_allocated {row['max_memory_allocated'] / 1e9:.2f} GB "
-                f"(paper {row['paper_gb']} GB)"
+                f"max_memory_allocated {row['max_memory_allocated'] / GIB:.2f} GiB "
+                f"(paper {row['paper_gib']} GiB)"
             )
             del tr, model
             torch.cuda.empty_cache()
@@ -668,14 +714,14 @@ def main(argv=None) -> int:
             else "full size"
         )
     )
-    train, evalp, info = make_parts(cfg["scale"], device)
+    train, evalp, info = make_parts(cfg["scale"], cfg["partition_scale"], device)
     log(
-        f"graph {info['nodes']:,} nodes, {info['edges']:,} directed edges (built in "
-        f"{info['build_s']:.1f} s); training part {info['train_part']['nodes']:,} nodes, "
+        f"training part {info['train_part']['nodes']:,} nodes, "
         f"{info['train_part']['edges']:,} edges; evaluation part "
         f"{info['eval_part']['nodes']:,} nodes, {info['eval_part']['edges']:,} edges; "
-        f"partitions {info['partition_train_cpu_s']:.2f} CPU s (10 parts), "
-        f"{info['partition_eval_cpu_s']:.2f} CPU s (5 parts)"
+        f"(built in {info['build_s']:.1f} s); partitions of the full graph "
+        f"{info['partition_train_s']:.1f} s (10 parts), {info['partition_eval_s']:.1f} s "
+        f"(5 parts), scaled from a {info['partition_scale']} graph"
     )
     results = dict(
         config=dict(
@@ -700,7 +746,7 @@ def main(argv=None) -> int:
         results.update(presets=rows, measured=measured)
         write_json(out, results)  # a stopped run keeps what it measured
         for r in rows:
-            if r["family"] in CONSTANT_ACTIVATIONS:
+            if family_name(r["family"]) in CONSTANT_ACTIVATIONS:
                 checks[f"{r['preset']}: activations flat in depth (2l/l <= 1.05)"] = (
                     r["activation_ratio_2l_over_l"] <= 1.05
                 )
@@ -712,9 +758,9 @@ def main(argv=None) -> int:
                 )
         if cfg["scale"] == 1:
             for r in rows:
-                if r["family"] != "resgnn" and r["paper_gb"]:
+                if family_name(r["family"]) != "ResGNN" and r["paper_gib"]:
                     checks[f"{r['preset']}: predicted memory below the paper's"] = (
-                        r["predicted_bytes"] < r["paper_gb"] * 1e9
+                        r["predicted_bytes"] < r["paper_gib"] * GIB
                     )
     if not args.no_levers:
         levers = bench_levers(cfg, train, device, backend, args.compile)

@@ -87,8 +87,8 @@ def summary(rows: list[dict], results: Path) -> list[str]:
             lines.append(
                 f"{row['preset']:12s} {'bf16' if row['amp'] else 'fp32'}: step "
                 f"{row['step_s']:.2f} s, max_memory_allocated "
-                f"{row['max_memory_allocated'] / 1e9:.2f} GB (paper "
-                f"{row['paper_gb']} GB)"
+                f"{row['max_memory_allocated'] / 2**30:.2f} GiB (paper "
+                f"{row['paper_gib']} GiB)"
             )
     return lines
 

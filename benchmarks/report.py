@@ -15,6 +15,8 @@ from pathlib import Path
 
 from common import RUNS, log
 
+from revgnn_edu.planning import GIB, memory_breakdown
+
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
@@ -161,6 +163,10 @@ def _gb(b: float) -> str:
     return f"{b / 1e9:.2f}"
 
 
+def _gib(b: float) -> str:
+    return f"{b / GIB:.3f}"
+
+
 def _proteins_graph(p: dict, title: str) -> list[str]:
     c, g = p["config"], p["graph"]
     tp, ep = g["train_part"], g["eval_part"]
@@ -192,7 +198,8 @@ def presets_lines(p: dict) -> list[str]:
     cpu = c["device"] == "cpu"
     timed = c.get("time", True)
     lines = [
-        f"Predicted training memory of one step on one part (GB = 10⁹ bytes): "
+        f"Predicted training memory of one step on one part of ogbn-proteins' part size "
+        f"(GiB = 2³⁰ bytes, as the paper's): "
         f"parameters, gradients, Adam state, the part's tensors, and the larger of "
         f"the activation peak (measured exactly at {c['depth']} and {2 * c['depth']} "
         f"layers: flat in depth for reversible, weight-tied and DEQ models; "
@@ -215,10 +222,11 @@ def presets_lines(p: dict) -> list[str]:
         )
         + ("." if not timed else "; the paper's are wall seconds on one V100."),
         "",
-        "| preset | L x D | parameters | activations 2l / l | predicted memory | paper | "
+        "| preset | L x D | parameters | activations 2l / l | parameters + gradients | Adam "
+        "| data | activations (working set) | predicted memory | paper | "
         f"step{', CPU s' if cpu else ''} (extrap.) | epoch{', CPU s' if cpu else ''} "
         "(extrap.) | paper epoch (V100) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     step_key, epoch_key = (
         ("step_cpu_s_extrapolated", "epoch_cpu_s_extrapolated")
@@ -229,11 +237,18 @@ def presets_lines(p: dict) -> list[str]:
         act = f"{r['activation_ratio_2l_over_l']:.3f}" + (
             " (grows)" if r["activation_extrapolated"] else ""
         )
-        paper = f"{r['paper_gb']} GB" if r["paper_gb"] else "-"
+        paper_gib = r.get("paper_gib", r.get("paper_gb"))  # (older results: paper_gb)
+        paper = f"{paper_gib} GiB" if paper_gib else "-"
+        b = memory_breakdown(
+            r["parameter_bytes"], r["data_bytes"], r["activation_bytes"], r["adam_step_bytes"]
+        )
+        parts = " | ".join(
+            f"{_gib(x)} GiB" for x in (b["parameters"] + b["gradients"], b["optimizer"], b["data"])
+        )
         paper_epoch = f"{r['paper_epoch_s']} s" if r["paper_epoch_s"] else "-"
         lines.append(
             f"| {r['preset']} | {r['depth']} x {r['hidden']} | {r['parameters']:,} | {act} | "
-            f"{_gb(r['predicted_bytes'])} GB | {paper} | "
+            f"{parts} | {_gib(b['working_set'])} GiB | **{_gib(b['total'])} GiB** | {paper} | "
             + (
                 f"{r[step_key]:,.1f} s | {r[epoch_key]:,.0f} s"
                 if r[step_key] is not None
@@ -293,7 +308,8 @@ def levers_lines(p: dict) -> list[str]:
         for r in p["full_depth"]:
             lines.append(
                 f"| {r['preset']} | {'bf16' if r['amp'] else 'fp32'} | {r['step_s']:.2f} s | "
-                f"{_gb(r['max_memory_allocated'])} GB | {r['paper_gb'] or '-'} GB |"
+                f"{_gib(r['max_memory_allocated'])} GiB | "
+                f"{r.get('paper_gib', r.get('paper_gb')) or '-'} GiB |"
             )
         lines.append("")
     return lines

@@ -15,6 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from revgnn_edu.planning import plan
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -134,6 +136,15 @@ def test_bench_proteins_quick_preset_prediction():
     assert row["parameters"] == 20_031_384  # the published count, from depths 2 and 4
     assert row["activation_ratio_2l_over_l"] <= 1.05
     assert row["predicted_bytes"] >= 1000 + 4 * 4 * 20_031_384
+    # RevGNN's activations are flat in depth: taken at 2l, not extrapolated to 1001 layers
+    assert row["activation_extrapolated"] is False
+    assert row["activation_bytes"] == hi["activation_bytes"]
+    assert row["breakdown_bytes"]["total"] == row["predicted_bytes"]
+    assert row["predicted_gib"] == row["predicted_bytes"] / 2**30
+    p = plan("revgnn-deep", dict(presets=[row], graph=info))
+    assert p.memory["total"] == row["predicted_bytes"] and p.epoch_s == row["epoch_s_extrapolated"]
+    res = bench_proteins.predict("resgnn-112-64", lo, hi, t_lo, t_hi, 1000, info)
+    assert res["activation_extrapolated"] is True  # ResGNN: linear in depth
 
 
 def test_bench_proteins_rejects_bad_arguments():

@@ -19,7 +19,7 @@ from revgnn_edu.models import (
     build_model,
 )
 from revgnn_edu.models.base import DeepGNN, GNNBase
-from revgnn_edu.models.presets import ProteinsNodeEncoder
+from revgnn_edu.models.presets import ProteinsNodeEncoder, implementation
 from revgnn_edu.solvers import ConvergenceWarning
 
 SIZES = ["in_channels", "hidden_channels", "out_channels", "num_layers"]
@@ -71,7 +71,14 @@ def test_build_model_is_the_family_constructor_with_the_proteins_encoder(preset)
     built = build_model(preset, hidden_channels=8, num_tasks=5, num_layers=2)
     torch.manual_seed(0)
     direct = type(built)(
-        16, 8, 5, 2, edge_dim=8, dropout=spec.dropout, node_encoder=ProteinsNodeEncoder
+        16,
+        8,
+        5,
+        2,
+        edge_dim=8,
+        dropout=spec.dropout,
+        node_encoder=ProteinsNodeEncoder,
+        **implementation(preset),  # fused GENConv; folded encoder for RevGNNs
     )
     assert str(built) == str(direct)
     for (name, a), (_, b) in zip(built.state_dict().items(), direct.state_dict().items()):

@@ -86,5 +86,7 @@ def test_resgnn_bad_inputs(graph32):
         model(graph32.x[:, :5], graph32.edge_index, graph32.edge_attr)
     with pytest.raises(ValueError, match="edge_dim=4 but edge_attr is None"):
         model(graph32.x, graph32.edge_index)
-    with pytest.raises(ValueError, match="conv must be 'gen', 'gcn', 'sage', 'diff' or a callable"):
+    with pytest.raises(
+        ValueError, match="conv must be 'gen', 'gen-fused', 'gcn', 'sage', 'diff' or a callable"
+    ):
         make_conv("gat", 4, 4)

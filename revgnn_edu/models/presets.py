@@ -17,8 +17,18 @@ from ..data.ogbn_proteins_facts import (
 )
 from ..nn.blocks import reset_parameters_of
 from .families import family_class, family_name
+from .revgnn import RevGNN
 
-__all__ = ["PRESETS", "Preset", "ProteinsNodeEncoder", "get_preset", "build_model"]
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "ProteinsNodeEncoder",
+    "IMPLEMENTATION",
+    "REVERSIBLE_IMPLEMENTATION",
+    "implementation",
+    "get_preset",
+    "build_model",
+]
 
 
 class ProteinsNodeEncoder(nn.Module):
@@ -90,6 +100,27 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: How :func:`build_model` implements every preset unless told otherwise: GENConv's
+#: message and max aggregation fused (:class:`~revgnn_edu.nn.fused_gen.FusedGENConv`),
+#: and for the reversible families the edge encoder folded into each block's edge
+#: projection. Both compute the same function with the same parameters and state dict
+#: as PyG's ``GENConv`` and an unfolded encoder, with less memory and less time
+#: (``benchmarks/bench_proteins.py`` measures both; pass ``conv="gen"`` or
+#: ``fold_edge_encoder=False`` for the plain versions).
+IMPLEMENTATION = {"conv": "gen-fused"}
+REVERSIBLE_IMPLEMENTATION = {"fold_edge_encoder": True}
+
+
+def implementation(preset: str) -> dict:
+    """The constructor arguments :func:`build_model` adds for ``preset`` (see
+    :data:`IMPLEMENTATION`), e.g. ``{"conv": "gen-fused", "fold_edge_encoder": True}``."""
+    spec = get_preset(preset)
+    extra = dict(IMPLEMENTATION)
+    if issubclass(family_class(spec.family), RevGNN):
+        extra.update(REVERSIBLE_IMPLEMENTATION)
+    return extra
+
+
 def get_preset(name: str) -> Preset:
     """The :class:`Preset` called ``name``; a ValueError listing the presets otherwise."""
     return PRESETS[one_of("preset", name, PRESETS)]
@@ -117,7 +148,9 @@ def build_model(
             ``out_channels``. (default: :obj:`112`)
         num_layers (int, optional): shrink or grow the preset's depth (a positive
             integer; :obj:`None` keeps the preset's).
-        **overrides: other constructor arguments, e.g. ``dropout=0.0``.
+        **overrides: other constructor arguments, e.g. ``dropout=0.0``, or
+            ``conv="gen"`` and ``fold_edge_encoder=False`` for PyG's GENConv and an
+            unfolded edge encoder instead of :func:`implementation`'s defaults.
 
     Returns:
         torch.nn.Module: the model, called as ``model(x, edge_index, edge_attr)``.
@@ -127,6 +160,7 @@ def build_model(
     kwargs = dict(
         edge_dim=NUM_EDGE_FEATURES, dropout=spec.dropout, node_encoder=ProteinsNodeEncoder
     )
+    kwargs.update(implementation(preset))  # same function, less memory and time
     kwargs.update(overrides)
     return family_class(spec.family)(
         NODE_INPUT_CHANNELS,

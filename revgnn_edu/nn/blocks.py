@@ -11,6 +11,7 @@ from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
 from ..checks import check_edge_attr, check_edge_index, check_features, positive_int
 from .difference import DifferenceConv
+from .fused_gen import FusedGENConv
 
 __all__ = [
     "make_conv",
@@ -37,7 +38,10 @@ def make_conv(
     Args:
         conv (str or callable): ``"gen"`` for the paper's GENConv (message
             :math:`\\mathrm{ReLU}(x_j + e_{ij}) + \\epsilon`, output MLP with channels
-            ``[g, 2g, g]`` and LayerNorm), ``"gcn"``, ``"sage"``, ``"diff"`` (a
+            ``[g, 2g, g]`` and LayerNorm), ``"gen-fused"`` for the same GENConv with its
+            message and max aggregation in one autograd function that keeps no
+            :math:`E \\times g` tensor (:class:`~revgnn_edu.nn.fused_gen.FusedGENConv`;
+            ``aggr="max"`` only), ``"gcn"``, ``"sage"``, ``"diff"`` (a
             :class:`~revgnn_edu.nn.difference.DifferenceConv`, initialised as a one-hop
             transfer), or a callable ``(in_channels, out_channels) -> MessagePassing``
             for any other PyG conv.
@@ -50,6 +54,18 @@ def make_conv(
     """
     if callable(conv) and not isinstance(conv, str):
         return conv(in_channels, out_channels)
+    if conv == "gen-fused":
+        if aggr != "max":
+            raise ValueError(f"conv='gen-fused' needs aggr='max', got {aggr!r}")
+        return FusedGENConv(
+            in_channels,
+            out_channels,
+            edge_dim=edge_dim,
+            bias=True,
+            norm="layer",
+            num_layers=2,
+            expansion=2,
+        )
     if conv == "gen":
         if aggr not in ("max", "softmax", "mean", "add"):
             raise ValueError(f"aggr must be 'max', 'softmax', 'mean' or 'add', got {aggr!r}")
@@ -72,7 +88,8 @@ def make_conv(
     if conv == "diff":
         return DifferenceConv(in_channels, out_channels)
     raise ValueError(
-        f"conv must be 'gen', 'gcn', 'sage', 'diff' or a callable building a PyG conv, got {conv!r}"
+        "conv must be 'gen', 'gen-fused', 'gcn', 'sage', 'diff' or a callable building a "
+        f"PyG conv, got {conv!r}"
     )
 
 
@@ -147,7 +164,7 @@ class GNNBlock(nn.Module):
         # conv, so that it can be folded with a shared edge encoder (see below).
         self.edge_proj = None
         conv_edge_dim = edge_dim
-        if conv == "gen" and edge_dim is not None and edge_dim != channels:
+        if conv in ("gen", "gen-fused") and edge_dim is not None and edge_dim != channels:
             self.edge_proj = nn.Linear(edge_dim, channels)
             conv_edge_dim = channels
         self.conv = make_conv(conv, channels, channels, edge_dim=conv_edge_dim, aggr=aggr)
@@ -183,21 +200,25 @@ class GNNBlock(nn.Module):
         """Re-initialize the block's own parameters (not a folded shared encoder)."""
         reset_parameters_of(self)
 
-    def _edges(self, edge_attr: Tensor) -> Tensor:
+    def edge_projection(self) -> tuple[Tensor, Tensor]:
+        """The weight and bias of the block's edge projection (:math:`W_p, b_p`, or when
+        folded :math:`W_p W_e, W_p b_e + b_p`)."""
+        w_p, b_p = self.edge_proj.weight, self.edge_proj.bias
         if self._folded:  # folded: (W_p W_e) u + (W_p b_e + b_p)
             (encoder,) = self._folded
-            w_p, w_e = self.edge_proj.weight, encoder.weight
-            bias = self.edge_proj.bias + w_p @ encoder.bias
-            return torch.nn.functional.linear(edge_attr, w_p @ w_e, bias)
-        return self.edge_proj(edge_attr)  # W_p u' + b_p, u' already encoded
+            return w_p @ encoder.weight, b_p + w_p @ encoder.bias
+        return w_p, b_p  # W_p u' + b_p, u' already encoded
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         h = self.dropout(self.norm(x).relu())  # pre-activation: LN -> ReLU -> dropout
         if edge_attr is None:
             return self.conv(h, edge_index)
-        if self.edge_proj is not None:
-            edge_attr = self._edges(edge_attr)  # U -> E x channels
+        if self.edge_proj is None:
+            return self.conv(h, edge_index, edge_attr)  # message passing with edges U
+        if isinstance(self.conv, FusedGENConv):  # projected chunk by chunk inside
+            return self.conv(h, edge_index, edge_attr, edge_projection=self.edge_projection())
+        edge_attr = torch.nn.functional.linear(edge_attr, *self.edge_projection())  # E x w
         return self.conv(h, edge_index, edge_attr)  # message passing with edges U
 
 

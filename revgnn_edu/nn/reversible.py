@@ -52,6 +52,7 @@ from torch.autograd.function import once_differentiable
 from torch.overrides import TorchFunctionMode
 
 from .blocks import check_edge_index, reset_parameters_of
+from .grad_handoff import PendingGradients, accumulate, shared_positions
 from .recompute import ForwardState, capture, replay
 
 __all__ = ["GroupReversible"]
@@ -73,6 +74,10 @@ class _Slot:
         self.version = 0
         self.handed_over = False
         self.visible = None
+        #: ids of the coupling's tensor arguments that require grad (None for the others)
+        self.arg_ids: tuple[int | None, ...] = ()
+        #: gradients of those arguments handed down by the coupling above
+        self.pending = PendingGradients()
 
     def keep(self, y: Tensor) -> None:
         self.tensor, self.version = y.detach(), y._version  # an alias: no graph, no copy
@@ -252,6 +257,10 @@ class _Pass:
     positions: tuple[int, ...]  # where the tensors go in the template
     generators: list[list[torch.Generator]]  # block i's own generators ...
     generator_states: list[list[Tensor]]  # ... and their states before block i ran
+    # tensor argument k is argument handoff[k] of the coupling below (whose output is X):
+    # its gradient is handed down to that coupling instead of returned (see backward)
+    handoff: dict[int, int]
+    lower_node: Any  # the autograd node of the coupling below, or None
 
     def args(self, tensors: Sequence[Tensor]) -> tuple:
         args = list(self.template)
@@ -292,20 +301,39 @@ class _ReversibleFunction(torch.autograd.Function):
         needs = ctx.needs_input_grad[5 : 5 + len(saved)]
         # an argument that needs a gradient becomes a leaf of the recomputed graph
         tensors = [t.detach().requires_grad_() if n else t for t, n in zip(saved, needs)]
-        leaves = [t for t, n in zip(tensors, needs) if n]
+        positions = [k for k, n in enumerate(needs) if n]
+        leaves = [tensors[k] for k in positions]
+        # gradients of shared arguments (edge features) that the couplings above handed
+        # down: this coupling adds its own to them in place
+        task = torch._C._current_graph_task_id()
+        pending = ctx.slot_out.pending.take(task)
         y = ctx.slot_out.get()
         # re-run f_i as in this forward (flags, masks), leaving the buffers untouched
         with torch.autocast(**ctx.autocast), replay(ctx.run.state, keep_buffers=True):
             x, grad_x, grad_leaves, grad_params = ctx.coupling._rebuild_and_backprop(
-                y, grad_y, ctx.run.args(tensors), leaves, ctx.run, ctx.params
+                y,
+                grad_y,
+                ctx.run.args(tensors),
+                leaves,
+                ctx.run,
+                ctx.params,
+                [pending.get(k, (None, False)) for k in positions],
             )
         if ctx.slot_in is not None:  # hand the rebuilt X to the layer that produced it
             ctx.slot_in.refill(x)
         if ctx.slot_out.handed_over:  # Y was rebuilt for us by the next layer: free it
             ctx.slot_out.tensor = None
         grad_x = grad_x if ctx.needs_input_grad[4] else None
-        grad_leaves = iter(grad_leaves)
-        grad_args = [next(grad_leaves) if n else None for n in needs]
+        grad_args = [None] * len(needs)
+        lower = ctx.run.lower_node
+        hand_down = lower is not None and torch._C._will_engine_execute_node(lower)
+        for k, (g, owned) in zip(positions, grad_leaves):
+            if hand_down and k in ctx.run.handoff and g is not None:
+                # the coupling below reads the same tensor and runs later in this pass:
+                # it adds its gradient to this one, so autograd never holds two
+                ctx.slot_in.pending.hand_down(ctx.run.handoff[k], task, g, owned)
+            else:
+                grad_args[k] = g
         return (None, None, None, None, grad_x, *grad_args, *grad_params)
 
 
@@ -465,6 +493,11 @@ class GroupReversible(nn.Module):
             slot_in = None
         slot_out = _Slot()
         positions = tuple(k for k, a in enumerate(args) if isinstance(a, Tensor))
+        tensors = [args[k] for k in positions]
+        slot_out.arg_ids = tuple(id(t) if t.requires_grad else None for t in tensors)
+        # arguments the coupling below also received (the same tensor object, alive in
+        # its saved tensors): their gradients are handed down to it in backward
+        handoff = shared_positions(tensors, slot_in.arg_ids if slot_in is not None else ())
         run = _Pass(
             seed=seed,
             state=capture(list(self.blocks)),  # flags and masks of this pass
@@ -472,8 +505,9 @@ class GroupReversible(nn.Module):
             positions=positions,
             generators=[_generators_of(b, args) if seed is not None else [] for b in self.blocks],
             generator_states=[],  # filled by _couple, block by block
+            handoff=handoff,
+            lower_node=x.grad_fn if handoff else None,
         )
-        tensors = [args[k] for k in positions]
         y = _ReversibleFunction.apply(self, slot_in, slot_out, run, x, *tensors, *params)
         setattr(y, _SLOT, slot_out)  # lets the next coupling find and take over Y
         return y
@@ -506,20 +540,29 @@ class GroupReversible(nn.Module):
 
     # -- backward: rebuild the input and backpropagate, one block evaluation each -----
     def _rebuild_and_backprop(
-        self, y: Tensor, grad_y: Tensor, args: tuple, leaves: list[Tensor], run: _Pass, params
+        self,
+        y: Tensor,
+        grad_y: Tensor,
+        args: tuple,
+        leaves: list[Tensor],
+        run: _Pass,
+        params,
+        start: list[tuple[Tensor | None, bool]] | None = None,
     ):
         """Walk the groups from C down to 1. Group i's block input is known by then
         (X'_{i-1} is part of Y; X'_0 needs the X_2..X_C rebuilt before it), so one
         evaluation of f_i with a graph both rebuilds X_i and backpropagates:
         dL/dX_i = dL/dX'_i (+ dL/dX'_0 for i >= 2) and
         dL/dX'_{i-1} += (df_i/dX'_{i-1})^T dL/dX'_i. ``leaves`` are the tensors among
-        ``args`` that need a gradient; it is summed over the blocks."""
+        ``args`` that need a gradient; it is summed over the blocks, starting from
+        ``start`` (gradient, owned) and in place once the sum is a buffer of its own;
+        returned as (gradient, owned) pairs."""
         C = self.num_groups
         ys = y.chunk(C, dim=-1)  # X'_1, ..., X'_C
         grad_ys = list(grad_y.chunk(C, dim=-1))  # dL/dX'_i, completed from i = C down
         x, grad_x = torch.empty_like(y), torch.empty_like(y)
         xs, grad_xs = x.chunk(C, dim=-1), grad_x.chunk(C, dim=-1)
-        grad_leaves: list[Tensor | None] = [None] * len(leaves)
+        grad_leaves = list(start) if start is not None else [(None, False)] * len(leaves)
         grad_p = {}
         for i in range(C - 1, -1, -1):
             # the input of f_i: X'_{i-1} is part of Y; X'_0 = sum of the rebuilt X_2..X_C
@@ -544,9 +587,10 @@ class GroupReversible(nn.Module):
                 for g in grad_xs[1:]:
                     g.add_(grad_h)
             for k, g in enumerate(grads[1 : 1 + len(leaves)]):  # the args feed every block
-                grad_leaves[k] = _add(grad_leaves[k], g)
+                grad_leaves[k] = accumulate(*grad_leaves[k], g)
             for p, g in zip(block_params, grads[1 + len(leaves) :]):  # (maybe shared)
                 grad_p[p] = _add(grad_p.get(p), g)
+            del grads, grad_h, g  # (summed: not kept alive while the next block runs)
         return x, grad_x, grad_leaves, [grad_p.get(p) for p in params]
 
     def _check_declared(self, i: int, f: Tensor, inputs: list[Tensor]) -> None:
