@@ -26,6 +26,10 @@ __all__ = [
 ConvSpec = str | Callable[..., nn.Module]
 
 
+#: DeeperGCN's GENConv settings, shared by the PyG layer and the fused one
+_GEN_SETTINGS = dict(bias=True, norm="layer", num_layers=2, expansion=2)
+
+
 def make_conv(
     conv: ConvSpec,
     in_channels: int,
@@ -57,29 +61,13 @@ def make_conv(
     if conv == "gen-fused":
         if aggr != "max":
             raise ValueError(f"conv='gen-fused' needs aggr='max', got {aggr!r}")
-        return FusedGENConv(
-            in_channels,
-            out_channels,
-            edge_dim=edge_dim,
-            bias=True,
-            norm="layer",
-            num_layers=2,
-            expansion=2,
-        )
+        return FusedGENConv(in_channels, out_channels, edge_dim=edge_dim, **_GEN_SETTINGS)
     if conv == "gen":
         if aggr not in ("max", "softmax", "mean", "add"):
             raise ValueError(f"aggr must be 'max', 'softmax', 'mean' or 'add', got {aggr!r}")
         extra = {"learn_t": True} if aggr == "softmax" else {}
         return GENConv(
-            in_channels,
-            out_channels,
-            aggr=aggr,
-            edge_dim=edge_dim,
-            bias=True,
-            norm="layer",
-            num_layers=2,
-            expansion=2,
-            **extra,
+            in_channels, out_channels, aggr=aggr, edge_dim=edge_dim, **_GEN_SETTINGS, **extra
         )
     if conv == "gcn":
         return GCNConv(in_channels, out_channels)
