@@ -203,3 +203,23 @@ def test_uniform_dropout():
     assert csr.layout == torch.sparse_csr and set(csr.values().tolist()) <= {0.0, 2.0}
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.5"):
         uniform_dropout(x, 1.5)
+
+
+def test_cora_recipes_build_their_models_and_share_one_rule(graph):
+    from revgnn_edu.recipes import CORA_RULE, get_recipe, prepare_features
+
+    gcn, rev = get_recipe("gcn"), get_recipe("rev-gcnii")
+    assert isinstance(gcn.build(6, 3), PlainGNN) and gcn.title() == "2-layer GCN"
+    model = rev.build(6, 3, num_layers=2, memory_efficient=False)
+    assert isinstance(model, RevGCNII) and model.num_layers == 2 and not model.memory_efficient
+    assert rev.title(num_layers=2) == "2-layer RevGCNII"
+    assert rev.settings["num_layers"] >= 16  # the goal is about a deep model
+    assert gcn.fit_kwargs == {"lr": 0.01, "weight_decay": {"convs.0.": 5e-4, "": 0.0}}
+    assert CORA_RULE == {"epochs": 1000, "patience": 100, "select": "val_loss"}
+    with pytest.raises(ValueError, match="recipe must be one of 'gcn', 'rev-gcnii', got 'GCN'"):
+        get_recipe("GCN")
+    data = graph.clone()
+    data.x = data.x.abs()
+    prepared = prepare_features(data)
+    assert prepared.x.layout == torch.sparse_coo and data.x.layout == torch.strided
+    assert torch.allclose(prepared.x.to_dense().sum(1), torch.ones(30, dtype=torch.float64))
