@@ -1,6 +1,10 @@
 """GCNII's block in a reversible layer, the RevGCNII model, and the normalised adjacency."""
 
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,6 +207,21 @@ def test_uniform_dropout():
     assert csr.layout == torch.sparse_csr and set(csr.values().tolist()) <= {0.0, 2.0}
     with pytest.raises(ValueError, match=r"p must be in \[0, 1\), got 1.5"):
         uniform_dropout(x, 1.5)
+
+
+@pytest.mark.parametrize("layout", ["to_sparse", "to_sparse_csr"])
+def test_sparse_dropout_prints_no_invariant_warning(layout):
+    # torch warns once per process, so a fresh interpreter sees the first sparse tensor built
+    code = (
+        "import torch\n"
+        "from revgnn_edu.nn import uniform_dropout\n"
+        f"uniform_dropout(torch.eye(5).{layout}(), 0.5)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "Sparse invariant checks" not in run.stderr, run.stderr
 
 
 def test_cora_recipes_build_their_models_and_share_one_rule(graph):
