@@ -334,6 +334,36 @@ def data_section(d: dict) -> list[str]:
     return lines + [""]
 
 
+def cora_section(c: dict) -> list[str]:
+    cfg, rule = c["config"], c["config"]["rule"]
+    lines = [
+        "#### Cora: a deep reversible GCNII against the 2-layer GCN (`benchmarks/bench_cora.py`)",
+        "",
+        f"{cfg['dataset']}, seeds {cfg['seeds'][0]}-{cfg['seeds'][-1]}; one rule for both: "
+        f"Adam, up to {rule['epochs']} epochs, the epoch with the lowest validation loss "
+        f"kept, stop after {rule['patience']} epochs without a new lowest. Accuracy mean "
+        "± std over seeds:",
+        "",
+        "| model | validation | test | CPU s / epoch |",
+        "|---|---|---|---|",
+    ]
+    for m in c["models"].values():
+        v, t = m["val_acc"], m["test_acc"]
+        lines.append(
+            f"| {m['name']} | {v['mean']:.3f} ± {v['std']:.3f} | {t['mean']:.3f} ± "
+            f"{t['std']:.3f} | {m['cpu_s_per_epoch']:.3f} |"
+        )
+    goal = c["goal"]
+    lines += [
+        "",
+        f"Mean test accuracy, RevGCNII - GCN: {c['test_gap'] * 100:+.1f} points; the goal "
+        f"(at least {goal['margin'] * 100:+.0f}) was "
+        + ("reached." if goal["reached"] else "**not** reached."),
+        "",
+    ]
+    return lines
+
+
 #: results file -> how its section is drawn, in the README's order; the same files as
 #: ``common.RUNS`` writes (tests/test_benchmarks.py checks it)
 SECTIONS = {
@@ -349,6 +379,7 @@ SECTIONS = {
         r, "Speed levers and bf16 drift (`benchmarks/bench_proteins.py --no-presets`)"
     ),
     "data_cpu.json": data_section,
+    "cora_cpu.json": cora_section,
     "proteins_cuda.json": lambda r: proteins_section(
         r, "The presets on the GPU (`make gpu-check`)"
     ),

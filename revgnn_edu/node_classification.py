@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -11,9 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from .checks import positive_int
+from .checks import one_of, positive_int
 
-__all__ = ["accuracy", "FitResult", "fit_node_classifier", "fit_seeds"]
+__all__ = ["accuracy", "FitResult", "fit_node_classifier", "fit_seeds", "weight_decay_groups"]
 
 
 def accuracy(logits: Tensor, y: Tensor, mask: Tensor) -> float:
@@ -29,13 +30,56 @@ class FitResult:
         best_val_acc (float): the best validation accuracy seen.
         test_acc (float): test accuracy of the model at the best validation epoch.
         best_epoch (int): that epoch (0-based).
-        history (list[dict]): per epoch ``loss``, ``train_acc``, ``val_acc``, ``test_acc``.
+        history (list[dict]): per epoch ``loss``, ``train_acc``, ``val_acc``,
+            ``val_loss``, ``test_acc``; one row per epoch run (fewer than ``epochs``
+            when training stopped early).
+        best_val_loss (float): the validation cross-entropy at the best epoch.
     """
 
     best_val_acc: float
     test_acc: float
     best_epoch: int
     history: list = field(default_factory=list)
+    best_val_loss: float = math.nan
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: Mapping[str, float]) -> list[dict]:
+    """Adam parameter groups with a weight decay per parameter-name prefix: each
+    parameter gets the decay of the longest prefix its name starts with (``""`` matches
+    every name), e.g. ``{"layers.": 0.01, "": 5e-4}`` as in GCNII, or
+    ``{"convs.0.": 5e-4, "": 0.0}`` as in Kipf & Welling's GCN.
+
+    Args:
+        model (nn.Module): the model whose ``named_parameters()`` are grouped.
+        weight_decay (dict[str, float]): prefix -> decay (each a float >= 0).
+
+    Returns:
+        list[dict]: one ``{"params": [...], "weight_decay": decay}`` per prefix that
+        matched a parameter.
+    """
+    if not isinstance(weight_decay, Mapping) or not all(
+        isinstance(k, str)
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in weight_decay.items()
+    ):
+        raise ValueError(
+            f"weight_decay must map parameter-name prefixes (str) to decays (floats >= 0), "
+            f"got {weight_decay!r}"
+        )
+    prefixes = sorted(weight_decay, key=len, reverse=True)  # the longest match first
+    groups: dict[str, list] = {}
+    for name, param in model.named_parameters():
+        prefix = next((q for q in prefixes if name.startswith(q)), None)
+        if prefix is None:
+            raise ValueError(
+                f"parameter {name!r} matches no prefix of weight_decay {sorted(weight_decay)}; "
+                f'add "" for the rest'
+            )
+        groups.setdefault(prefix, []).append(param)
+    return [{"params": ps, "weight_decay": float(weight_decay[q])} for q, ps in groups.items()]
 
 
 def fit_node_classifier(
@@ -43,11 +87,17 @@ def fit_node_classifier(
     data: Data,
     epochs: int = 200,
     lr: float = 0.01,
-    weight_decay: float = 5e-4,
+    weight_decay: float | Mapping[str, float] = 5e-4,
     progress: bool = False,
+    patience: int | None = None,
+    select: str = "val_acc",
 ) -> FitResult:
     """Train ``model`` full-batch with Adam and cross-entropy on ``data.train_mask``,
-    selecting the epoch with the best validation accuracy.
+    selecting the epoch with the best validation score (optionally stopping early).
+
+    After every epoch the model is scored in evaluation mode on all nodes; the epoch
+    with the best validation score is kept (``select``), and with ``patience`` training
+    stops once that many epochs have passed without a new best.
 
     Args:
         model (nn.Module): called as ``model(x, edge_index, edge_attr)``.
@@ -55,8 +105,15 @@ def fit_node_classifier(
             ``test_mask``; ``edge_attr`` is passed when present.
         epochs (int, optional): number of full-batch steps. (default: :obj:`200`)
         lr (float, optional): Adam learning rate. (default: :obj:`0.01`)
-        weight_decay (float, optional): Adam weight decay. (default: :obj:`5e-4`)
+        weight_decay (float or dict, optional): Adam weight decay, one for all
+            parameters or one per parameter-name prefix (see
+            :func:`weight_decay_groups`). (default: :obj:`5e-4`)
         progress (bool, optional): show a tqdm bar. (default: :obj:`False`)
+        patience (int, optional): stop after this many epochs without a new best
+            validation score; :obj:`None` runs all ``epochs``. (default: :obj:`None`)
+        select (str, optional): the best epoch is the one with the highest validation
+            accuracy (``"val_acc"``) or the lowest validation cross-entropy
+            (``"val_loss"``); ties keep the earlier epoch. (default: ``"val_acc"``)
 
     Returns:
         FitResult: the best validation accuracy, the test accuracy at that epoch, and
@@ -66,7 +123,13 @@ def fit_node_classifier(
         if getattr(data, name, None) is None:
             raise ValueError(f"data needs a {name!r} attribute for node classification")
     positive_int("epochs", epochs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if patience is not None:
+        positive_int("patience", patience)
+    one_of("select", select, ("val_acc", "val_loss"))
+    if isinstance(weight_decay, Mapping):
+        optimizer = torch.optim.Adam(weight_decay_groups(model, weight_decay), lr=lr)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     edge_attr = getattr(data, "edge_attr", None)
     best, best_state = None, None
     history = []
@@ -92,12 +155,19 @@ def fit_node_classifier(
                 f"{s}_acc": accuracy(out, data.y, data[f"{s}_mask"])
                 for s in ("train", "val", "test")
             },
+            "val_loss": F.cross_entropy(out[data.val_mask], data.y[data.val_mask]).item(),
         }
         history.append(row)
-        if best is None or row["val_acc"] > best["val_acc"]:
+        if best is None or (
+            row["val_acc"] > best["val_acc"]
+            if select == "val_acc"
+            else row["val_loss"] < best["val_loss"]
+        ):
             best, best_state = row, copy.deepcopy(model.state_dict())
+        elif patience is not None and epoch - best["epoch"] >= patience:
+            break  # patience epochs without a new best
     model.load_state_dict(best_state)
-    return FitResult(best["val_acc"], best["test_acc"], best["epoch"], history)
+    return FitResult(best["val_acc"], best["test_acc"], best["epoch"], history, best["val_loss"])
 
 
 def fit_seeds(
@@ -118,7 +188,8 @@ def fit_seeds(
         seeds (iterable of int): the seeds, at least one, no repeats.
         progress (bool, optional): show a tqdm bar over the seeds. (default: :obj:`False`)
         desc (str, optional): the bar's label. (default: ``"seeds"``)
-        **fit_kwargs: ``epochs``, ``lr``, ``weight_decay`` for :func:`fit_node_classifier`.
+        **fit_kwargs: ``epochs``, ``lr``, ``weight_decay``, ``patience``, ``select`` for
+            :func:`fit_node_classifier`.
 
     Returns:
         list[FitResult]: one result per seed, in the order of ``seeds``.

@@ -20,6 +20,7 @@ from revgnn_edu.planning import plan
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_cora  # noqa: E402
 import bench_data  # noqa: E402
 import bench_partition  # noqa: E402
 import bench_proteins  # noqa: E402
@@ -55,7 +56,8 @@ def test_make_bench_writes_every_file_the_readme_renders(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "script", [bench_data, bench_partition, bench_proteins, bench_reversible, bench_solvers]
+    "script",
+    [bench_cora, bench_data, bench_partition, bench_proteins, bench_reversible, bench_solvers],
 )
 def test_every_benchmark_takes_out_and_threads_with_one_default(script, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -80,6 +82,18 @@ def test_bench_partition_returns_its_checks_as_exit_code(tmp_path):
     assert code == 0 and result["checks"] and all(result["checks"].values())
     assert result["graph"]["edges"] == 2 * round(NUM_UNDIRECTED_EDGES * 0.0005)
     assert result["config"]["threads"] == 1
+
+
+def test_bench_cora_quick_trains_both_models_and_renders(tmp_path):
+    """Cora comes from revgnn_edu.data's root, as in the notebooks."""
+    out = tmp_path / "cora_cpu.json"
+    assert bench_cora.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["checks"] and all(result["checks"].values())
+    assert [m["name"] for m in result["models"].values()] == ["2-layer GCN", "4-layer RevGCNII"]
+    assert all(len(m["seeds"]) == 2 for m in result["models"].values())
+    text = "\n".join(report.cora_section(result))
+    assert "| 4-layer RevGCNII |" in text and "| 2-layer GCN |" in text
 
 
 def test_report_takes_benchmark_parameters_from_the_json():

@@ -4,7 +4,7 @@ import torch
 
 from revgnn_edu.data import random_graph
 from revgnn_edu.models import PlainGNN
-from revgnn_edu.node_classification import accuracy, fit_node_classifier
+from revgnn_edu.node_classification import accuracy, fit_node_classifier, weight_decay_groups
 from revgnn_edu.plotting import plot_curves, plot_sweep
 
 matplotlib.use("Agg")
@@ -88,3 +88,34 @@ def test_fit_seeds_bad_input():
         fit_seeds("gcn", data, [0])
     with pytest.raises(ValueError, match=r"make_model\(0\) must return an nn.Module, got str"):
         fit_seeds(lambda seed: "gcn", data, [0], epochs=1)
+
+
+def test_fit_stops_after_patience_at_lowest_validation_loss():
+    data = _with_split(random_graph(600, 6000, 8, num_classes=3, seed=0))
+    data.y = torch.randint(0, 3, (600,))  # random labels: fitting them overfits
+    model = PlainGNN(8, 64, 3, 1, dropout=0.0, conv="sage")
+    result = fit_node_classifier(
+        model, data, epochs=500, lr=0.05, weight_decay=0.0, patience=5, select="val_loss"
+    )
+    losses = [r["val_loss"] for r in result.history]
+    assert result.best_epoch == losses.index(min(losses))
+    assert result.best_val_loss == min(losses)
+    assert len(result.history) == result.best_epoch + 5 + 1 < 500  # stopped early
+    assert result.best_val_acc == result.history[result.best_epoch]["val_acc"]
+
+
+def test_weight_decay_per_parameter_prefix():
+    model = PlainGNN(4, 8, 2, 2)
+    groups = weight_decay_groups(model, {"convs.0.": 5e-4, "": 0.0})
+    assert [g["weight_decay"] for g in groups] == [5e-4, 0.0]
+    assert [len(g["params"]) for g in groups] == [2, 2]  # weight and bias of each conv
+    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.convs[0].parameters()}
+    with pytest.raises(ValueError, match=r"parameter 'convs.1.bias' matches no prefix"):
+        weight_decay_groups(model, {"convs.0.": 5e-4, "convs.1.lin": 0.0})
+    with pytest.raises(ValueError, match="must map parameter-name prefixes"):
+        weight_decay_groups(model, {"": -1.0})
+    data = _with_split(random_graph(10, 20, 4, num_classes=2))
+    with pytest.raises(ValueError, match="select must be one of 'val_acc', 'val_loss'"):
+        fit_node_classifier(model, data, select="loss")
+    with pytest.raises(ValueError, match="patience must be a positive integer, got 0"):
+        fit_node_classifier(model, data, patience=0)

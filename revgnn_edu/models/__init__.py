@@ -6,6 +6,7 @@ from .deq import DEQGNN
 from .families import FAMILIES, family_class, family_name
 from .presets import PRESETS, build_model
 from .resgnn import PlainGNN, ResGNN
+from .rev_gcnii import GCNIIEncoder, RevGCNII
 from .revgnn import RevGNN
 from .weight_tied import WeightTied, WTResGNN, WTRevGNN
 
@@ -14,6 +15,8 @@ __all__ = [
     "PlainGNN",
     "ResGNN",
     "RevGNN",
+    "RevGCNII",
+    "GCNIIEncoder",
     "WeightTied",
     "WTResGNN",
     "WTRevGNN",

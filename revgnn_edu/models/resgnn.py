@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..checks import check_edge_attr, probability
 from ..nn.blocks import ConvSpec, ResBlock, make_conv
+from ..nn.dropout import uniform_dropout
 from .base import DeepGNN, GNNBase
 
 __all__ = ["PlainGNN", "ResGNN"]
@@ -61,7 +63,9 @@ class PlainGNN(GNNBase):
             (default: ``"gcn"``)
 
     Shapes:
-        - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)` (no edge features)
+        - **input:** x :math:`(N, F_{in})`, dense or sparse (COO or CSR, e.g.
+          bag-of-words features: dropout then draws only the stored entries),
+          edge_index :math:`(2, E)` (no edge features)
         - **output:** :math:`(N, F_{out})`
     """
 
@@ -75,7 +79,11 @@ class PlainGNN(GNNBase):
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_edge_attr(edge_attr, edge_index, None, type(self).__name__)
         for i, conv in enumerate(self.convs):
-            x = conv(self.dropout(x), edge_index)  # H' = conv(drop(H), A)
+            if x.layout == torch.strided:
+                x = self.dropout(x)  # drop(H)
+            else:  # sparse features: drop the stored entries
+                x = uniform_dropout(x, self.dropout.p, self.training)
+            x = conv(x, edge_index)  # H' = conv(drop(H), A)
             if i < len(self.convs) - 1:
                 x = x.relu()
         return x

@@ -1,4 +1,5 @@
-"""Building blocks: the pre-activation GNN block, reversible coupling, DEQ layers."""
+"""Building blocks: the pre-activation GNN block, GCNII's block, reversible coupling, DEQ
+layers."""
 
 from .blocks import (
     GNNBlock,
@@ -9,8 +10,9 @@ from .blocks import (
     reset_parameters_of,
 )
 from .deq_block import DEQGraphBlock
-from .dropout import SharedDropout, dropout_mask
+from .dropout import SharedDropout, dropout_mask, uniform_dropout
 from .implicit import DEQFixedPoint, unrolled
+from .initial_residual import GCNIIBlock, gcn_adjacency
 from .recompute import ForwardState, capture, replay
 from .reversible import GroupReversible
 
@@ -23,7 +25,10 @@ __all__ = [
     "reset_parameters_of",
     "SharedDropout",
     "dropout_mask",
+    "uniform_dropout",
     "GroupReversible",
+    "GCNIIBlock",
+    "gcn_adjacency",
     "DEQFixedPoint",
     "unrolled",
     "DEQGraphBlock",
