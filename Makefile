@@ -1,5 +1,7 @@
-# revgnn_edu: `make lab` opens the tutorials, `make test` runs every check.
-# Both set up .venv first (idempotent: quick when nothing changed).
+# revgnn_edu: `make lab` opens the tutorials; `make test` runs the lint, the unit tests and
+# nbval on every notebook (CI runs it; test-portable, test-browser, bench and gpu-check are
+# separate targets). The targets that run Python set up .venv first (idempotent: quick when
+# nothing changed).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python

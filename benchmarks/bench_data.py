@@ -1,10 +1,11 @@
 """The ogbn-proteins data path at full size: time and peak memory of each stage.
 
-    make bench-data          # = python benchmarks/bench_data.py (not in CI: ~1 h, 1 CPU)
-    python benchmarks/bench_data.py --nodes 2000 --edges 20000   # a smoke run, seconds
+    make bench-data          # = python benchmarks/bench_data.py (full size; not in CI)
+    python benchmarks/bench_data.py --nodes 2000 --edges 20000   # a smoke run
 
-Writes a fake ogbn-proteins with the real sizes (132,534 nodes, 39,561,252 undirected
-edges with 8 features each) in ogb's raw format with ``make_fake_ogbn_proteins`` into a
+Writes a fake ogbn-proteins with the real sizes (``NUM_NODES`` nodes,
+``NUM_UNDIRECTED_EDGES`` undirected edges with 8 features each, from
+``revgnn_edu.data.ogbn_proteins_facts``) in ogb's raw format with ``make_fake_ogbn_proteins`` into a
 temporary folder, then goes through the stages a user meets, each timed and with the
 peak resident memory (RSS) of its process:
 
@@ -35,10 +36,16 @@ import time
 from pathlib import Path
 
 import torch
-from common import PeakRSS, add_out_argument, default_out, environment, finish, log
+from common import PeakRSS, add_common_arguments, environment, finish, log, prepare
 
-FULL_NODES = 132_534
-FULL_UNDIRECTED_EDGES = 39_561_252
+from revgnn_edu.data.ogbn_proteins_facts import (
+    NUM_NODES,
+    NUM_UNDIRECTED_EDGES,
+    TEST_VIEW_PARTS,
+    TEST_VIEWS,
+    TRAIN_PARTS,
+)
+
 #: "fits comfortably in 24 GB" (the machine this course targets); ogb's official
 #: pipeline needs about 40 GB for the same data.
 BUDGET_BYTES = 16e9
@@ -103,9 +110,9 @@ def stage_use(root: Path, rows: dict, views: int, eval_parts: int, train_parts: 
         load_ogbn_proteins,
         mean_rocauc,
         multi_view_predict,
+        proteins_node_input,
         species_to_index,
     )
-    from revgnn_edu.data.ogbn_proteins import NUM_SPECIES
     from revgnn_edu.models.presets import build_model
 
     with Stage(rows, "load"):
@@ -127,12 +134,11 @@ def stage_use(root: Path, rows: dict, views: int, eval_parts: int, train_parts: 
     del parts, loader
 
     torch.manual_seed(0)
-    model = build_model("revgnn-deep", num_layers=2, hidden_channels=16).eval()
-    one_hot = torch.nn.functional.one_hot(data.species, NUM_SPECIES).float()
+    model = build_model("revgnn-deep", hidden_channels=16, num_layers=2).eval()
+    x = proteins_node_input(data)
 
     def predict(sub):
-        inputs = torch.cat([data.x[sub.node_ids], one_hot[sub.node_ids]], dim=1)
-        return model(inputs, sub.edge_index, sub.edge_attr)
+        return model(x[sub.node_ids], sub.edge_index, sub.edge_attr)
 
     with Stage(rows, "evaluate"):
         pred = multi_view_predict(
@@ -166,19 +172,26 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--nodes",
         type=int,
-        default=FULL_NODES,
-        help=f"proteins (default: {FULL_NODES:,}, the real number)",
+        default=NUM_NODES,
+        help=f"proteins (default: {NUM_NODES:,}, the real number)",
     )
     parser.add_argument(
         "--edges",
         type=int,
-        default=FULL_UNDIRECTED_EDGES,
-        help=f"undirected edges (default: {FULL_UNDIRECTED_EDGES:,})",
+        default=NUM_UNDIRECTED_EDGES,
+        help=f"undirected edges (default: {NUM_UNDIRECTED_EDGES:,})",
     )
-    parser.add_argument("--parts", type=int, default=10, help="training parts (default: 10)")
-    parser.add_argument("--views", type=int, default=10, help="evaluation views (default: 10)")
     parser.add_argument(
-        "--eval-parts", type=int, default=3, help="parts per evaluation view (default: 3)"
+        "--parts", type=int, default=TRAIN_PARTS, help=f"training parts (default: {TRAIN_PARTS})"
+    )
+    parser.add_argument(
+        "--views", type=int, default=TEST_VIEWS, help=f"evaluation views (default: {TEST_VIEWS})"
+    )
+    parser.add_argument(
+        "--eval-parts",
+        type=int,
+        default=TEST_VIEW_PARTS,
+        help=f"parts per evaluation view (default: {TEST_VIEW_PARTS})",
     )
     parser.add_argument(
         "--root", default=None, help="folder for the fake dataset (default: a new temporary folder)"
@@ -186,16 +199,16 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the dataset folder")
     parser.add_argument("--stage", choices=("write", "process", "use"), help=argparse.SUPPRESS)
     parser.add_argument("--stage-out", help=argparse.SUPPRESS)
-    add_out_argument(parser, "data")
+    add_common_arguments(parser, "data")
     args = parser.parse_args(argv)
+    out = prepare(args, "data")
     if args.nodes < 16 or args.edges < 1:
         raise ValueError(f"--nodes must be >= 16 and --edges >= 1, got {args.nodes}, {args.edges}")
     if args.stage:
         return run_stage(args)
 
-    out = Path(args.out) if args.out else default_out("data")
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="revgnn_bench_data_"))
-    full = (args.nodes, args.edges) == (FULL_NODES, FULL_UNDIRECTED_EDGES)
+    full = (args.nodes, args.edges) == (NUM_NODES, NUM_UNDIRECTED_EDGES)
     log(
         f"bench_data: {args.nodes:,} nodes, {args.edges:,} undirected edges "
         f"({'full size' if full else 'NOT full size'}), dataset folder {root}"
@@ -237,6 +250,8 @@ def main(argv=None) -> int:
                 str(args.views),
                 "--eval-parts",
                 str(args.eval_parts),
+                "--threads",
+                str(args.threads),
             ]
             code = subprocess.call(cmd)
             if code:

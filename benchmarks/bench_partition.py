@@ -14,8 +14,8 @@ machines), then --epochs timed epochs; the medians of wall-clock and CPU time (u
 system, all threads) are reported. On a shared machine, CPU time is the steadier number.
 
 Usage:
-    python benchmarks/bench_partition.py              # full size, a few minutes, ~9 GB
-    python benchmarks/bench_partition.py --scale 0.01 # seconds
+    python benchmarks/bench_partition.py              # ogbn-proteins' size
+    python benchmarks/bench_partition.py --scale 0.01 # 1% of it: a smoke run
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ import time
 import torch
 from common import (
     PeakRSS,
-    cpu_seconds,
-    default_out,
+    add_common_arguments,
     environment,
     finish,
+    log,
+    prepare,
     rss_bytes,
     synthetic_proteins,
+    timed,
 )
 from torch_geometric.loader import RandomNodeLoader
 
@@ -43,13 +45,8 @@ from revgnn_edu.data.partition import RandomPartitionLoader
 def time_epochs(run_epoch, epochs: int) -> tuple[float, float, int]:
     """Median wall and CPU seconds of ``epochs`` calls after one warm-up; kept edges."""
     run_epoch()
-    wall, cpu, kept = [], [], 0
-    for _ in range(epochs):
-        start, start_cpu = time.perf_counter(), cpu_seconds()
-        kept = run_epoch()
-        wall.append(time.perf_counter() - start)
-        cpu.append(cpu_seconds() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu), kept
+    wall, cpu, kept = zip(*(timed(run_epoch) for _ in range(epochs)))
+    return statistics.median(wall), statistics.median(cpu), kept[-1]
 
 
 def main(argv=None) -> int:
@@ -64,23 +61,20 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default: 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-pyg", action="store_true", help="time only our loader")
-    parser.add_argument(
-        "--out",
-        default=str(default_out("partition")),
-        help="JSON results path (default: benchmarks/results/partition_cpu.json)",
-    )
+    add_common_arguments(parser, "partition")
     args = parser.parse_args(argv)
+    out = prepare(args, "partition")
     results = {
         "config": dict(environment(), scale=args.scale, parts=args.parts, epochs=args.epochs)
     }
 
-    print(
+    log(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"{results['config']['cpus']} CPUs"
     )
     start = time.perf_counter()
     data = synthetic_proteins(args.scale, args.seed)
-    print(
+    log(
         f"graph: {data.num_nodes:,} nodes, {data.num_edges:,} directed edges, "
         f"edge_attr {tuple(data.edge_attr.shape)}; built in "
         f"{time.perf_counter() - start:.1f} s, RSS {rss_bytes() / 1e9:.2f} GB"
@@ -97,14 +91,14 @@ def main(argv=None) -> int:
             generator=torch.Generator().manual_seed(args.seed),
         )
         ours_pre = time.perf_counter() - start
-    print(f"ours: preprocessing {ours_pre:.3f} s, peak extra RSS {mem.extra_gb:.2f} GB")
+    log(f"ours: preprocessing {ours_pre:.3f} s, peak extra RSS {mem.extra_gb:.2f} GB")
 
     def ours_epoch() -> int:
         return sum(sub.edge_ids.numel() for sub in ours)
 
     with PeakRSS() as mem:
         ours_time, ours_cpu, ours_kept = time_epochs(ours_epoch, args.epochs)
-    print(
+    log(
         f"ours: epoch of {args.parts} subgraphs {ours_time:.3f} s wall, {ours_cpu:.3f} s CPU "
         f"(medians of {args.epochs}), {ours_kept:,} edges kept, peak extra RSS "
         f"{mem.extra_gb:.2f} GB"
@@ -125,24 +119,24 @@ def main(argv=None) -> int:
         <= 0.1 * expected + 10
     }
     if args.skip_pyg:
-        return finish(results, checks, args.out)
+        return finish(results, checks, out)
     # PyG: RandomNodeLoader draws a random node order per epoch (shuffle=True) and calls
     # Data.subgraph once per part.
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     pyg = RandomNodeLoader(data, num_parts=args.parts, shuffle=True)
     pyg_pre = time.perf_counter() - start
-    print(f"pyg:  preprocessing {pyg_pre:.3f} s")
+    log(f"pyg:  preprocessing {pyg_pre:.3f} s")
 
     def pyg_epoch() -> int:
         return sum(sub.num_edges for sub in pyg)
 
     pyg_time, pyg_cpu, pyg_kept = time_epochs(pyg_epoch, args.epochs)
-    print(
+    log(
         f"pyg:  epoch of {len(pyg)} subgraphs {pyg_time:.3f} s wall, {pyg_cpu:.3f} s CPU "
         f"(medians of {args.epochs}), {pyg_kept:,} edges kept"
     )
-    print(
+    log(
         f"speed-up (pyg / ours, per epoch): {pyg_time / ours_time:.1f}x wall, "
         f"{pyg_cpu / ours_cpu:.1f}x CPU"
     )
@@ -158,7 +152,7 @@ def main(argv=None) -> int:
         abs(ours_kept - pyg_kept) <= 0.1 * expected + 10
     )
     checks["ours is faster than PyG's RandomNodeLoader (CPU time)"] = ours_cpu < pyg_cpu
-    return finish(results, checks, args.out)
+    return finish(results, checks, out)
 
 
 if __name__ == "__main__":

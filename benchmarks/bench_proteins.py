@@ -1,7 +1,7 @@
 """The ogbn-proteins presets at full size: predicted GPU memory, step and epoch time, levers.
 
-    make bench                                  # runs this (full CPU run, ~15 min)
-    python benchmarks/bench_proteins.py --quick # scaled-down graph, about a minute (CI)
+    make bench                                  # runs this, at full size
+    python benchmarks/bench_proteins.py --quick # a scaled-down graph: a smoke run (CI)
     python benchmarks/bench_proteins.py --device cuda --full-depth revgnn-deep revgnn-wide
 
 A graph of ogbn-proteins' shape is built in memory (132,534 nodes, 79,122,504 directed
@@ -55,25 +55,31 @@ import torch
 import torch.nn.functional as F
 from common import (
     PROTEINS,
-    add_out_argument,
+    add_common_arguments,
     cpu_seconds,
-    default_out,
     environment,
     finish,
     log,
+    prepare,
     synthetic_proteins,
     write_json,
 )
 from torch_geometric.data import Data
 
-from revgnn_edu.data import RandomPartitionLoader, aggregate_edge_features, random_graph
+from revgnn_edu.data import RandomPartitionLoader, Subgraph, aggregate_edge_features, random_graph
 from revgnn_edu.memory import measure_peak_bytes
 from revgnn_edu.models.presets import PRESETS, build_model
 from revgnn_edu.models.revgnn import RevGNN
 from revgnn_edu.nn.blocks import GNNBlock
+from revgnn_edu.train.step import (
+    accumulate_gradients,
+    clip_and_step,
+    make_forward,
+    training_step,
+)
 
 #: The paper's GPU memory (GB) on ogbn-proteins (Deep/Wide and the 112-layer table; the
-#: 112-layer figures are an unverified transcription, see shared/REFERENCE.md).
+#: 112-layer figures are an unverified transcription of the paper's table).
 PAPER_MEMORY_GB = {
     "revgnn-deep": 2.86,
     "revgnn-wide": 7.91,
@@ -215,34 +221,43 @@ def make_model(
 
 
 class PartTrainer:
-    """Adam (lr 1e-3) with gradient clipping 1.0 on one part, BCE over all tasks."""
+    """The trainer's own step (:func:`revgnn_edu.train.training_step`: Adam, lr 1e-3,
+    gradient clipping 1.0, BCE over all tasks) on one part whose nodes all train."""
 
     def __init__(self, model, part: Data, amp: bool = False):
         self.model, self.part, self.amp = model, part, amp
         self.device = part.x.device
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.opt = torch.optim.Adam(self.params, lr=1e-3)
+        self.sub = self._subgraph(part)
+        self.train_mask = torch.ones(part.num_nodes, dtype=torch.bool, device=self.device)
+        self.forward = make_forward(model, part.x, self.device, amp)
 
-    def forward(self, part: Data | None = None):
-        p = part if part is not None else self.part
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            return self.model(p.x, p.edge_index, p.edge_attr)
+    @staticmethod
+    def _subgraph(part: Data) -> Subgraph:
+        nodes = torch.arange(part.num_nodes, device=part.x.device)
+        return Subgraph(nodes, part.edge_index, nodes.new_empty(0), part.edge_attr)
 
     def forward_backward(self) -> float:
-        loss = F.binary_cross_entropy_with_logits(self.forward().float(), self.part.y)
-        loss.backward()
-        return loss.item()
+        return accumulate_gradients(
+            self.forward, [self.sub], self.train_mask, self.part.y, self.device
+        )
 
     def optimizer_step(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-        self.opt.step()
+        clip_and_step(self.model, self.opt, 1.0)
 
     def step(self) -> float:
         """One full training step; returns its loss."""
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.forward_backward()
-        self.optimizer_step()
-        return loss
+        return training_step(
+            self.model,
+            self.opt,
+            self.forward,
+            [self.sub],
+            self.train_mask,
+            self.part.y,
+            1.0,
+            self.device,
+        )
 
     def timed_step(self) -> tuple[float, float]:
         """Wall-clock and process CPU seconds (all threads) of one step."""
@@ -251,9 +266,10 @@ class PartTrainer:
     @torch.no_grad()
     def timed_eval(self, part: Data) -> tuple[float, float]:
         """Wall-clock and CPU seconds of an evaluation forward on ``part``."""
+        forward, sub = make_forward(self.model, part.x, self.device, self.amp), self._subgraph(part)
         self.model.eval()
         try:
-            return timed(self.device, lambda: self.forward(part))
+            return timed(self.device, lambda: forward(sub))
         finally:
             self.model.train()
 
@@ -580,9 +596,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
-    )
-    parser.add_argument(
         "--compile",
         action="store_true",
         help="also measure torch.compile of the blocks (slow to compile)",
@@ -624,7 +637,7 @@ def main(argv=None) -> int:
         "--no-time", action="store_true", help="memory only: skip the timed steps of section 1-2"
     )
     parser.add_argument("--no-levers", action="store_true", help="skip sections 3-4")
-    add_out_argument(parser, "proteins")
+    add_common_arguments(parser, "proteins")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -637,8 +650,6 @@ def main(argv=None) -> int:
             "bench_proteins: --full-depth needs --device cuda (a full-depth "
             "step of RevGNN-Deep takes minutes on a CPU)"
         )
-    if args.threads:
-        torch.set_num_threads(args.threads)
     backend = "cuda" if device.type == "cuda" else "tracker"
     cfg = dict(QUICK if args.quick else FULL, time=not args.no_time)
     if args.presets:
@@ -646,7 +657,7 @@ def main(argv=None) -> int:
     for key in ("scale", "drift_depth", "lever_depth"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    out = args.out or default_out("proteins", device.type)
+    out = prepare(args, "proteins", device)
     start = time.perf_counter()
     log(
         f"bench_proteins: device {device}, memory backend {backend}, "

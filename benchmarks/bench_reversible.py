@@ -2,7 +2,7 @@
 float32 reconstruction drift, and grouped convolutions.
 
 Run:  .venv/bin/python benchmarks/bench_reversible.py [--quick] [--device cuda]
-          [--out benchmarks/results/reversible_cpu.json]
+          [--out PATH] [--threads 1]
 
 Every number is measured in this run; ratios compare measurements taken side by side.
 "Activation memory" is the peak tensor memory of one training step (forward, loss,
@@ -20,9 +20,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import default_out, environment, finish, log
+from common import add_common_arguments, environment, finish, log, prepare
 from torch_geometric.nn import GroupAddRev
 
+from revgnn_edu.complexity import count_parameters as count
 from revgnn_edu.complexity import measure_activation_bytes
 from revgnn_edu.data import random_graph
 from revgnn_edu.memory import format_bytes, measure_peak_bytes
@@ -126,15 +127,23 @@ def build(cls, cfg, depth, device, seed=0, **kwargs):
     ).to(device)
 
 
+def make_graph(cfg, num_nodes, num_edges, device, seed):
+    """A random graph with the configuration's feature sizes, on ``device``."""
+    return random_graph(
+        num_nodes,
+        num_edges,
+        cfg["in_channels"],
+        edge_dim=cfg["edge_dim"],
+        num_classes=cfg["classes"],
+        seed=seed,
+    ).to(device)
+
+
 def with_group_add_rev(model):
     """The same model and weights, with PyG's GroupAddRev as the reversible layer."""
     pyg = copy.deepcopy(model)
     pyg.layers = torch.nn.ModuleList(GroupAddRev(layer.blocks) for layer in pyg.layers)
     return pyg
-
-
-def count(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 # -- 1. activation memory vs depth ----------------------------------------------------
@@ -280,16 +289,15 @@ def bench_time(cfg, data, device):
 # lands on X_i plus the rounding error of X'_i. Every layer adds such an error (of size
 # eps * |H|), the blocks below pass the errors already made on to the next
 # reconstruction, and |H| itself grows with depth (each layer adds a block output), so
-# the rebuilt input drifts roughly linearly in L (here 6e-8 at 1 layer, 5e-5 at 1001).
+# the rebuilt input drifts roughly linearly in L (the |H_L| and rebuild columns below).
 # The gradients inherit the drift, but they do not grow smoothly with it: the blocks are
 # piecewise smooth (ReLU, max aggregation), and where a rebuilt activation lands on the
 # other side of a kink -- a ReLU input near 0, two messages into a node nearly tied for
 # the max -- the gradient is routed differently: a jump, not a small error. Deeper
-# stacks drift further and cross more kinks, so the gradient error jumps from float32
-# roundoff (~1e-7) to ~1e-3 once the drift reaches ~1e-5 (max aggregation: between 64
-# and 256 layers here); mean aggregation removes the arg-max kinks and postpones the
-# jump. Ordinary float32 autograd never rebuilds anything and stays near roundoff.
-# A relative gradient error of 1e-3 is far below the noise of mini-batch training.
+# stacks drift further and cross more kinks, so the gradient error leaves float32
+# roundoff once the drift is large enough; mean aggregation removes the arg-max kinks
+# and postpones the jump (the last column). Ordinary float32 autograd never rebuilds
+# anything and stays near roundoff.
 
 
 def bench_drift(cfg, device):
@@ -297,15 +305,7 @@ def bench_drift(cfg, device):
         f"\n4. float32 drift vs the float64 reference with ordinary autograd "
         f"(N={cfg['drift_nodes']}, E={cfg['drift_edges']}, D={cfg['hidden']}, dropout 0)"
     )
-    data32 = random_graph(
-        cfg["drift_nodes"],
-        cfg["drift_edges"],
-        cfg["in_channels"],
-        edge_dim=cfg["edge_dim"],
-        num_classes=cfg["classes"],
-        seed=1,
-    )
-    data32 = data32.to(device)
+    data32 = make_graph(cfg, cfg["drift_nodes"], cfg["drift_edges"], device, seed=1)
     data64 = copy.copy(data32)
     data64.x, data64.edge_attr = data32.x.double(), data32.edge_attr.double()
     dcfg = dict(cfg, dropout=0.0)
@@ -408,9 +408,7 @@ def bench_fold(cfg, backend, device):
     directly, reading E x F_e numbers instead of E x D."""
     n, e, d, depth = cfg["fold_nodes"], cfg["fold_edges"], cfg["fold_hidden"], cfg["fold_depth"]
     log(f"\n6. Folded edge encoder (N={n}, E={e}, D={d}, L={depth}, edge_dim={cfg['edge_dim']})")
-    data = random_graph(
-        n, e, cfg["in_channels"], edge_dim=cfg["edge_dim"], num_classes=cfg["classes"], seed=1
-    ).to(device)
+    data = make_graph(cfg, n, e, device, seed=1)
     models = {}
     for fold in (False, True):
         torch.manual_seed(0)
@@ -455,36 +453,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: steadier timings on a shared machine)",
-    )
-    parser.add_argument(
-        "--out",
-        default=None,
-        help="JSON path (default: benchmarks/results/reversible_<device>.json)",
-    )
+    add_common_arguments(parser, "reversible")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     backend = "cuda" if device.type == "cuda" else "tracker"
-    torch.set_num_threads(args.threads)
+    out_path = prepare(args, "reversible", device)
     cfg = QUICK if args.quick else FULL
-    out_path = args.out or default_out("reversible", device.type)
     log(
         f"bench_reversible: device={device}, memory backend={backend}, threads="
         f"{torch.get_num_threads()}, {'quick' if args.quick else 'full'} sizes, torch "
         f"{torch.__version__}"
     )
-    data = random_graph(
-        cfg["num_nodes"],
-        cfg["num_edges"],
-        cfg["in_channels"],
-        edge_dim=cfg["edge_dim"],
-        num_classes=cfg["classes"],
-        seed=0,
-    ).to(device)
+    data = make_graph(cfg, cfg["num_nodes"], cfg["num_edges"], device, seed=0)
     start = time.perf_counter()
     results = dict(config=dict(cfg, **environment(str(device)), backend=backend, quick=args.quick))
     results["depth_memory"] = bench_depth(cfg, data, backend, device)

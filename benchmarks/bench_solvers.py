@@ -1,6 +1,6 @@
 """Benchmark the fixed-point solvers: iterations and time to a tolerance.
 
-Run:  .venv/bin/python benchmarks/bench_solvers.py [--out benchmarks/results/solvers_cpu.json]
+Run:  .venv/bin/python benchmarks/bench_solvers.py [--repeats 3] [--out PATH] [--threads 1]
 
 Two maps, each solved by the three solvers side by side in one run:
 1. an ill-conditioned contraction z -> A z + b (symmetric A, eigenvalues spread over
@@ -19,7 +19,7 @@ import time
 import warnings
 
 import torch
-from common import default_out, environment, finish
+from common import add_common_arguments, environment, finish, log, prepare
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from revgnn_edu.data import random_graph
@@ -84,13 +84,13 @@ def run(f, z0, z_star, tol, max_iter, repeats):
 
 
 def show(title, rows):
-    print(f"\n{title}")
-    print(
+    log(f"\n{title}")
+    log(
         f"  {'solver':24}{'iterations':>11}{'converged':>11}{'residual':>11}"
         f"{'seconds':>9}{'iter ratio':>11}{'time ratio':>11}"
     )
     for name, r in rows.items():
-        print(
+        log(
             f"  {name:24}{r['iterations']:>11}{str(r['converged']):>11}"
             f"{r['residual']:>11.1e}{r['seconds']:>9.3f}{r['iteration_ratio']:>11.3f}"
             f"{r['time_ratio']:>11.3f}"
@@ -100,34 +100,31 @@ def show(title, rows):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--out",
-        default=str(default_out("solvers")),
-        help="JSON results path (default: benchmarks/results/solvers_cpu.json)",
-    )
+    add_common_arguments(parser, "solvers")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    out = prepare(args, "solvers")
     linear = dict(dim=50, radius=0.99, tol=1e-8, max_iter=3000)
     graph = dict(nodes=2000, edges=20000, channels=32, gamma=0.99, tol=1e-6, max_iter=1000)
     results = {"config": dict(environment(), repeats=args.repeats, linear=linear, graph=graph)}
-    f, z0, z_star = linear_map(linear["dim"], linear["radius"])
-    results["linear"] = run(
-        f, z0, z_star, tol=linear["tol"], max_iter=linear["max_iter"], repeats=args.repeats
-    )
-    show(
-        f"1. ill-conditioned linear contraction (d={linear['dim']}, spectral radius "
-        f"{linear['radius']}, tol {linear['tol']:g})",
-        results["linear"],
-    )
-    f, z0, _ = graph_map(graph["nodes"], graph["edges"], graph["channels"], graph["gamma"])
-    results["graph"] = run(
-        f, z0, None, tol=graph["tol"], max_iter=graph["max_iter"], repeats=args.repeats
-    )
-    show(
-        f"2. graph equilibrium tanh({graph['gamma']} A_hat z W + x U) (N={graph['nodes']}, "
-        f"E={graph['edges']}, D={graph['channels']}, tol {graph['tol']:g})",
-        results["graph"],
-    )
+    problems = {
+        "linear": (
+            linear_map(linear["dim"], linear["radius"]),
+            linear,
+            f"1. ill-conditioned linear contraction (d={linear['dim']}, spectral radius "
+            f"{linear['radius']}, tol {linear['tol']:g})",
+        ),
+        "graph": (
+            graph_map(graph["nodes"], graph["edges"], graph["channels"], graph["gamma"]),
+            graph,
+            f"2. graph equilibrium tanh({graph['gamma']} A_hat z W + x U) (N={graph['nodes']}, "
+            f"E={graph['edges']}, D={graph['channels']}, tol {graph['tol']:g})",
+        ),
+    }
+    for key, ((f, z0, z_star), options, title) in problems.items():
+        results[key] = run(
+            f, z0, z_star, tol=options["tol"], max_iter=options["max_iter"], repeats=args.repeats
+        )
+        show(title, results[key])
     checks = {
         "all converged": all(
             r["converged"] for part in ("linear", "graph") for r in results[part].values()
@@ -136,7 +133,7 @@ def main(argv=None) -> int:
             results["linear"][s]["iteration_ratio"] < 1 for s in ("anderson", "broyden")
         ),
     }
-    return finish(results, checks, args.out)
+    return finish(results, checks, out)
 
 
 if __name__ == "__main__":

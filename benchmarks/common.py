@@ -1,11 +1,17 @@
-"""What every benchmark script shares: where results go, how they are written and checked.
+"""What every benchmark script shares: its runs, where results go, how they are logged,
+written and checked.
 
-    from common import RESULTS, add_out_argument, finish, log
+    from common import add_common_arguments, finish, log, prepare
 
-A benchmark collects its numbers in a dict, names its pass/fail checks in another, and
-ends with ``return finish(results, checks, out)``: the checks are stored in the JSON,
-printed, and turned into the exit code (0 when all pass), so ``run_all.py`` and CI see
-a failed check as a failed run.
+Every script takes ``--out`` (default ``benchmarks/results/<name>_<device>.json``) and
+``--threads`` (default 1: steadier timings on a shared machine; every speed claim is a
+ratio of two measurements taken side by side in one run) through
+:func:`add_common_arguments`, applies them with :func:`prepare`, prints through
+:func:`log`, collects its numbers in a dict, names its pass/fail checks in another, and
+ends with ``return finish(results, checks, out)``: the checks are stored in the JSON
+(written atomically), printed, and turned into the exit code (0 when all pass), so
+``run_all.py`` and CI see a failed check as a failed run. :data:`RUNS` lists every run
+whose results file the README's block renders.
 """
 
 from __future__ import annotations
@@ -16,10 +22,19 @@ import resource
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch_geometric.data import Data
+
+from revgnn_edu.data.ogbn_proteins_facts import (
+    NUM_EDGE_FEATURES,
+    NUM_NODES,
+    NUM_SPECIES,
+    NUM_TASKS,
+    NUM_UNDIRECTED_EDGES,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -27,27 +42,85 @@ RESULTS = HERE / "results"
 __all__ = [
     "HERE",
     "RESULTS",
+    "Run",
+    "RUNS",
     "log",
     "default_out",
-    "add_out_argument",
+    "add_common_arguments",
+    "prepare",
     "environment",
     "write_json",
     "finish",
     "rss_bytes",
     "PeakRSS",
     "cpu_seconds",
+    "timed",
     "PROTEINS",
     "synthetic_proteins",
 ]
 
-#: ogbn-proteins' sizes: nodes, undirected edges (stored in both directions), edge
-#: features, species, tasks.
-PROTEINS = dict(nodes=132_534, undirected_edges=39_561_252, edge_dim=8, species=8, tasks=112)
+#: ogbn-proteins' sizes, from :mod:`revgnn_edu.data.ogbn_proteins_facts`, by the keys
+#: bench_proteins.py reads
+PROTEINS = dict(
+    nodes=NUM_NODES,
+    undirected_edges=NUM_UNDIRECTED_EDGES,
+    edge_dim=NUM_EDGE_FEATURES,
+    species=NUM_SPECIES,
+    tasks=NUM_TASKS,
+)
 
 
-def log(msg: str = "") -> None:
+@dataclass(frozen=True)
+class Run:
+    """One benchmark run: ``script`` with ``args`` (and ``quick`` added for a smoke
+    run) writes ``results/<name>_<device>.json``."""
+
+    name: str
+    script: str
+    args: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+    device: str = "cpu"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}_{self.device}.json"
+
+    def command(self, results: Path, quick: bool = False) -> list[str]:
+        """The command line that runs it and writes its file into ``results``."""
+        extra = list(self.quick) if quick else []
+        out = ["--out", str(Path(results) / self.filename)]
+        return [sys.executable, str(HERE / self.script), *self.args, *extra, *out]
+
+
+#: Every run whose results file benchmarks/report.py renders into the README; the CUDA
+#: ones need a GPU (``make gpu-check``, or ``make bench`` on a machine with CUDA).
+RUNS = (
+    Run("reversible", "bench_reversible.py", quick=("--quick",)),
+    Run("partition", "bench_partition.py", quick=("--scale", "0.01")),
+    Run("solvers", "bench_solvers.py", quick=("--repeats", "1")),
+    Run("proteins", "bench_proteins.py", ("--no-levers",), quick=("--quick",)),
+    Run("proteins_levers", "bench_proteins.py", ("--no-presets",), quick=("--quick",)),
+    Run("data", "bench_data.py", quick=("--nodes", "2000", "--edges", "20000")),
+    Run(
+        "reversible",
+        "bench_reversible.py",
+        ("--device", "cuda"),
+        quick=("--quick",),
+        device="cuda",
+    ),
+    Run(
+        "proteins",
+        "bench_proteins.py",
+        ("--device", "cuda", "--full-depth", "revgnn-deep", "revgnn-wide"),
+        quick=("--quick",),
+        device="cuda",
+    ),
+)
+
+
+def log(msg: str = "", file=None) -> None:
     """Print and flush at once (benchmarks run for minutes; output must not lag)."""
-    print(msg, flush=True)
+    print(msg, file=file, flush=True)
 
 
 def default_out(name: str, device: str = "cpu") -> Path:
@@ -55,13 +128,26 @@ def default_out(name: str, device: str = "cpu") -> Path:
     return RESULTS / f"{name}_{device}.json"
 
 
-def add_out_argument(parser, name: str) -> None:
-    """Add ``--out`` (default: ``benchmarks/results/<name>_<device>.json``, chosen later)."""
+def add_common_arguments(parser, name: str) -> None:
+    """Add the arguments every benchmark takes: ``--out`` (default:
+    ``benchmarks/results/<name>_<device>.json``) and ``--threads`` (default 1)."""
     parser.add_argument(
         "--out",
         default=None,
         help=f"JSON results path (default: benchmarks/results/{name}_<device>.json)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1, steadier timings on a shared machine)",
+    )
+
+
+def prepare(args, name: str, device: str = "cpu") -> Path:
+    """Apply ``--threads`` and return the results path (``--out`` or the default)."""
+    torch.set_num_threads(args.threads)
+    return Path(args.out) if args.out else default_out(name, torch.device(device).type)
 
 
 def environment(device: str = "cpu") -> dict:
@@ -188,14 +274,22 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def timed(fn):
+    """``(wall seconds, CPU seconds, fn())`` of one call of ``fn`` (on a shared machine
+    the CPU time is the steadier of the two)."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = fn()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
+
+
 def synthetic_proteins(scale: float = 1.0, seed: int = 0) -> Data:
     """A random symmetric graph with ogbn-proteins' sizes times ``scale``: uniform
     random node pairs stored in both directions, 8 uniform edge features each.
 
     Shapes: ``edge_index`` (2, 2 x pairs), ``edge_attr`` (2 x pairs, 8).
     """
-    num_nodes = max(10, round(PROTEINS["nodes"] * scale))
-    num_pairs = max(1, round(PROTEINS["undirected_edges"] * scale))
+    num_nodes = max(10, round(NUM_NODES * scale))
+    num_pairs = max(1, round(NUM_UNDIRECTED_EDGES * scale))
     gen = torch.Generator().manual_seed(seed)
     edge_index = torch.empty(2, 2 * num_pairs, dtype=torch.long)
     # Fill in place, half at a time, to keep the peak memory near the final size.
@@ -203,7 +297,7 @@ def synthetic_proteins(scale: float = 1.0, seed: int = 0) -> Data:
     edge_index[1, :num_pairs] = torch.randint(0, num_nodes, (num_pairs,), generator=gen)
     edge_index[0, num_pairs:] = edge_index[1, :num_pairs]
     edge_index[1, num_pairs:] = edge_index[0, :num_pairs]
-    edge_attr = torch.rand(2 * num_pairs, PROTEINS["edge_dim"], generator=gen)
+    edge_attr = torch.rand(2 * num_pairs, NUM_EDGE_FEATURES, generator=gen)
     return Data(edge_index=edge_index, edge_attr=edge_attr, num_nodes=num_nodes)
 
 

@@ -1,13 +1,13 @@
-"""Everything that needs a GPU, in one command: `make gpu-check` (about 6-8 min).
+"""Everything that needs a GPU, in one command: `make gpu-check`, within --budget seconds.
 
     python benchmarks/gpu_check.py [--results benchmarks/results] [--budget 480]
 
 1. the ``gpu``-marked tests (the memory meter against torch.cuda.max_memory_allocated);
-2. ``bench_reversible.py --device cuda`` -> ``reversible_cuda.json``;
-3. ``bench_proteins.py --device cuda --full-depth revgnn-deep revgnn-wide`` ->
-   ``proteins_cuda.json``: the presets at ogbn-proteins size, measured with CUDA's
-   allocator, and real full-depth training steps of RevGNN-Deep and RevGNN-Wide in
-   float32 and bf16;
+2. the CUDA runs of ``common.RUNS``: ``bench_reversible.py --device cuda`` ->
+   ``reversible_cuda.json``, and ``bench_proteins.py --device cuda --full-depth
+   revgnn-deep revgnn-wide`` -> ``proteins_cuda.json``: the presets at ogbn-proteins
+   size, measured with CUDA's allocator, and real full-depth training steps of
+   RevGNN-Deep and RevGNN-Wide in float32 and bf16;
 then regenerates the README's results block and prints one summary table.
 
 Each step runs in its own process under a time limit (shares of --budget), so one hung
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 import torch
+from common import HERE, RESULTS, RUNS, log
 
-HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 NO_CUDA = (
@@ -36,47 +36,24 @@ NO_CUDA = (
 )
 
 
+#: each CUDA run's share of the time budget (the tests get the rest)
+SHARES = {"reversible_cuda.json": 0.30, "proteins_cuda.json": 0.55}
+
+
 def steps(results: Path) -> list[tuple[str, list[str], float]]:
     """(name, command, share of the time budget) of each step."""
     py = sys.executable
-    return [
-        (
-            "gpu tests",
-            [py, "-m", "pytest", "-m", "gpu", str(ROOT / "tests"), "-q", "-p", "no:cacheprovider"],
-            0.15,
-        ),
-        (
-            "bench_reversible --device cuda",
-            [
-                py,
-                str(HERE / "bench_reversible.py"),
-                "--device",
-                "cuda",
-                "--out",
-                str(results / "reversible_cuda.json"),
-            ],
-            0.30,
-        ),
-        (
-            "bench_proteins --device cuda",
-            [
-                py,
-                str(HERE / "bench_proteins.py"),
-                "--device",
-                "cuda",
-                "--full-depth",
-                "revgnn-deep",
-                "revgnn-wide",
-                "--out",
-                str(results / "proteins_cuda.json"),
-            ],
-            0.55,
-        ),
+    tests = [py, "-m", "pytest", "-m", "gpu", str(ROOT / "tests"), "-q", "-p", "no:cacheprovider"]
+    runs = [
+        (f"{run.script} {' '.join(run.args)}", run.command(results), SHARES[run.filename])
+        for run in RUNS
+        if run.device == "cuda"
     ]
+    return [("gpu tests", tests, 1 - sum(share for *_, share in runs))] + runs
 
 
 def run_step(name: str, cmd: list[str], limit: float) -> dict:
-    print(f"\n=== {name} (limit {limit:.0f} s): {' '.join(cmd)}", flush=True)
+    log(f"\n=== {name} (limit {limit:.0f} s): {' '.join(cmd)}")
     start = time.perf_counter()
     try:
         code = subprocess.call(cmd, timeout=limit, cwd=ROOT)
@@ -118,24 +95,24 @@ def summary(rows: list[dict], results: Path) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--results", default=str(HERE / "results"))
+    parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument(
         "--budget", type=float, default=480.0, help="seconds for all steps together (default: 480)"
     )
     parser.add_argument("--no-report", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        print(NO_CUDA.format(version=torch.__version__), file=sys.stderr, flush=True)
+        log(NO_CUDA.format(version=torch.__version__), file=sys.stderr)
         return 2
-    print(f"gpu_check: {torch.cuda.get_device_name(0)}, torch {torch.__version__}", flush=True)
+    log(f"gpu_check: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     results = Path(args.results)
     rows = [run_step(name, cmd, share * args.budget) for name, cmd, share in steps(results)]
     if not args.no_report:
         subprocess.call([sys.executable, str(HERE / "report.py"), "--results", str(results)])
     for line in summary(rows, results):
-        print(line, flush=True)
+        log(line)
     failed = [r["step"] for r in rows if r["status"] != "ok"]
-    print(f"\ngpu_check: {'FAILED: ' + ', '.join(failed) if failed else 'all steps ok'}")
+    log(f"\ngpu_check: {'FAILED: ' + ', '.join(failed) if failed else 'all steps ok'}")
     return 1 if failed else 0
 
 

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from common import RUNS, log
+
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
@@ -45,9 +47,10 @@ def reversible_section(r: dict, title: str) -> list[str]:
     rows = r["depth_memory"]["rows"]
     by = {(row["model"], row["depth"]): row for row in rows}
     for depth in sorted({row["depth"] for row in rows}):
-        rev, res = by[("RevGNN", depth)], by.get(("ResGNN", depth))
-        if res is None:
-            lines.append(f"| {depth} | {_mib(rev['bytes'])} | not run | | | |")
+        rev, res = by.get(("RevGNN", depth)), by.get(("ResGNN", depth))
+        if rev is None or res is None:  # a depth measured for one model only
+            memory = [_mib(row["bytes"]) if row else "not run" for row in (rev, res)]
+            lines.append(f"| {depth} | {memory[0]} | {memory[1]} | | | |")
             continue
         times = (
             f"{rev['step_s']:.3f} s | {res['step_s']:.3f} s | {rev['step_s'] / res['step_s']:.2f}"
@@ -315,6 +318,28 @@ def data_section(d: dict) -> list[str]:
     return lines + [""]
 
 
+#: results file -> how its section is drawn, in the README's order; the same files as
+#: ``common.RUNS`` writes (tests/test_benchmarks.py checks it)
+SECTIONS = {
+    "reversible_cpu.json": lambda r: reversible_section(
+        r, "Reversible GNN on the CPU (`benchmarks/bench_reversible.py`)"
+    ),
+    "partition_cpu.json": partition_section,
+    "solvers_cpu.json": solvers_section,
+    "proteins_cpu.json": lambda r: proteins_section(
+        r, "The presets at ogbn-proteins size (`benchmarks/bench_proteins.py`)"
+    ),
+    "proteins_levers_cpu.json": lambda r: proteins_section(
+        r, "Speed levers and bf16 drift (`benchmarks/bench_proteins.py --no-presets`)"
+    ),
+    "data_cpu.json": data_section,
+    "proteins_cuda.json": lambda r: proteins_section(
+        r, "The presets on the GPU (`make gpu-check`)"
+    ),
+    "reversible_cuda.json": lambda r: reversible_section(r, "Reversible GNN on the GPU"),
+}
+
+
 def render(results: Path) -> str:
     lines = [
         START,
@@ -323,42 +348,17 @@ def render(results: Path) -> str:
         "rerun with `make bench`.*",
         "",
     ]
-    rev = _load(results, "reversible_cpu.json")
-    if rev:
-        lines += reversible_section(
-            rev, "Reversible GNN on the CPU (`benchmarks/bench_reversible.py`)"
-        )
-    part = _load(results, "partition_cpu.json")
-    if part:
-        lines += partition_section(part)
-    sol = _load(results, "solvers_cpu.json")
-    if sol:
-        lines += solvers_section(sol)
-    prot = _load(results, "proteins_cpu.json")
-    if prot:
-        lines += proteins_section(
-            prot, "The presets at ogbn-proteins size (`benchmarks/bench_proteins.py`)"
-        )
-    levers = _load(results, "proteins_levers_cpu.json")
-    if levers:
-        lines += proteins_section(
-            levers, "Speed levers and bf16 drift (`benchmarks/bench_proteins.py --no-presets`)"
-        )
-    data = _load(results, "data_cpu.json")
-    if data:
-        lines += data_section(data)
-    prot_cuda = _load(results, "proteins_cuda.json")
-    if prot_cuda:
-        lines += proteins_section(prot_cuda, "The presets on the GPU (`make gpu-check`)")
-    cuda = _load(results, "reversible_cuda.json")
-    if cuda:
-        lines += reversible_section(cuda, "Reversible GNN on the GPU")
-    else:
+    for name, section in SECTIONS.items():
+        result = _load(results, name)
+        if result:
+            lines += section(result)
+    cuda = [run.filename for run in RUNS if run.device == "cuda"]
+    if not any((results / name).exists() for name in cuda):
         lines += [
             "#### GPU",
             "",
             "No GPU measurement has been recorded yet: `make gpu-check` on a "
-            "machine with CUDA writes `reversible_cuda.json` and `proteins_cuda.json` "
+            f"machine with CUDA writes {' and '.join(f'`{n}`' for n in cuda)} "
             "and their tables appear here.",
             "",
         ]
@@ -379,7 +379,7 @@ def main(argv=None) -> int:
     if args.check:
         return 0 if new == text else 1
     README.write_text(new)
-    print(f"updated the results block of {README}")
+    log(f"updated the results block of {README}")
     return 0
 
 

@@ -3,11 +3,11 @@
     make bench                      # = .venv/bin/python benchmarks/run_all.py
     python benchmarks/run_all.py --quick --results /tmp/bench   # a smoke run
 
-Each benchmark runs in its own process (so memory is returned between them) and writes
-benchmarks/results/<name>_<device>.json; benchmarks/report.py then rewrites the block of
-README.md between its markers from those files. On a machine with CUDA the reversible
-benchmark runs on the GPU as well (`make gpu-check` runs every GPU measurement). The
-exit code is 1 when any benchmark's checks failed.
+Each run of :data:`common.RUNS` runs in its own process (so memory is returned between
+them) and writes ``<results>/<name>_<device>.json``; benchmarks/report.py then rewrites
+the block of README.md between its markers from those files. The CUDA runs need a GPU:
+without one they are listed as not run (``make gpu-check`` runs them with the GPU
+tests). The exit code is 1 when any benchmark's checks failed.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 import torch
-
-HERE = Path(__file__).resolve().parent
+from common import HERE, RESULTS, RUNS, log
 
 
 def main(argv=None) -> int:
@@ -27,37 +26,28 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument(
         "--results",
-        default=str(HERE / "results"),
+        default=str(RESULTS),
         help="folder for the JSON results (default: benchmarks/results)",
     )
     parser.add_argument("--no-report", action="store_true", help="do not rewrite README.md")
     args = parser.parse_args(argv)
-    out = Path(args.results)
-    runs = [
-        ["bench_reversible.py", "--out", str(out / "reversible_cpu.json")]
-        + (["--quick"] if args.quick else []),
-        ["bench_partition.py", "--out", str(out / "partition_cpu.json")]
-        + (["--scale", "0.01"] if args.quick else []),
-        ["bench_solvers.py", "--out", str(out / "solvers_cpu.json")]
-        + (["--repeats", "1"] if args.quick else []),
-        ["bench_proteins.py", "--out", str(out / "proteins_cpu.json")]
-        + (["--quick"] if args.quick else []),
-    ]
-    if torch.cuda.is_available():
-        runs.append(
-            ["bench_reversible.py", "--device", "cuda", "--out", str(out / "reversible_cuda.json")]
-            + (["--quick"] if args.quick else [])
-        )
-    failed = []
-    for run in runs:
-        print(f"\n=== {' '.join(run)}", flush=True)
-        code = subprocess.call([sys.executable, "-W", "ignore", str(HERE / run[0]), *run[1:]])
+    results = Path(args.results)
+    failed, skipped = [], []
+    for run in RUNS:
+        if run.device == "cuda" and not torch.cuda.is_available():
+            skipped.append(run.filename)
+            continue
+        command = run.command(results, quick=args.quick)
+        log(f"\n=== {' '.join(command[1:])}")
+        code = subprocess.call([command[0], "-W", "ignore", *command[1:]])
         if code:
-            failed.append(f"{run[0]} (exit {code})")
+            failed.append(f"{run.filename} (exit {code})")
+    if skipped:
+        log(f"\nnot run without CUDA: {', '.join(skipped)}")
     if not args.no_report:
-        subprocess.check_call([sys.executable, str(HERE / "report.py"), "--results", str(out)])
+        subprocess.check_call([sys.executable, str(HERE / "report.py"), "--results", str(results)])
     if failed:
-        print(f"\nchecks failed in: {', '.join(failed)}")
+        log(f"\nchecks failed in: {', '.join(failed)}")
     return 1 if failed else 0
 
 

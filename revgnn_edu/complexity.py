@@ -28,12 +28,15 @@ This module puts numbers on them for the models of this package.
     two LayerNorms. An exact count (read off autograd's saved tensors);
   - a *working set* that does not depend on depth: the last layer's backward, the
     encoders and the head, and for RevGNN one group's block recomputed in backward,
-    for DEQ-GNN two graphs of :math:`f` and the solver's state. Its coefficients were
-    calibrated once against the meter on random graphs (2-8 groups, 16-64 channels,
-    1-15 edges per node): the estimate is exact for ResGNN and WT-ResGNN, within 10%
-    for RevGNN, and within 20% for DEQ-GNN (since the solvers share one driver, which
-    keeps fewer buffers than the calibrated code did, it over-estimates DEQ-GNN with
-    Anderson by about 11%: 16.71 MiB predicted, 14.88 MiB measured in notebook 06).
+    for DEQ-GNN two graphs of :math:`f` and the solver's state. Its coefficients are
+    fitted by least squares to the meter's byte counts on random graphs (2-8 groups,
+    16-64 channels, 1-15 edges per node). On those
+    graphs the estimate is exact for ResGNN and WT-ResGNN; within 8% for RevGNN and
+    WT-RevGNN from 2 layers on (a single reversible layer needs up to 25% less, as it
+    recomputes nothing below it); exact for DEQ-GNN while the f-evaluations set the
+    peak, which is every case but one: on graphs with about one edge per node,
+    Anderson's own update (its stacked window) sets the peak once the window is full,
+    and the estimate is then up to 12% low.
 
 **Where each constant comes from** (so that measured / predicted = 1 is a test, not a
 tautology):
@@ -49,27 +52,34 @@ parameters                          derived: the weights of each layer added up;
                                     ``saved_tensors_hooks`` (``tests/test_memory.py``
                                     checks it against the measured slope of ResGNN's
                                     peak over depth); never fitted
-:math:`W_{res} = 10ND + 6.25ED +`   fitted once with :func:`measure_activation_bytes`
-:math:`(2 + F_{out})N`              on depth-1 ResGNNs on random graphs with
-                                    1-15 edges per node and 16-64 channels (the
-                                    :math:`ED` coefficient is the change in bytes over
-                                    the change in :math:`E`; notebook 06 refits it)
-:math:`W_{rev} = 5ND + 4.5ED +`     fitted on the same kind of graphs with 2-8 groups;
-:math:`12Ng + 3.25Eg + F_{out}N`    the reversible peak is where the recomputed block
-                                    and the gradient streams coincide in backward,
-                                    which a short formula approximates (within 10%)
-:math:`W_{deq} = 45ND + 13.25ED +`  fitted on the same graphs with Anderson
-:math:`(16 + F_{out})N`
-solver state                        derived from the solvers' buffers, then checked on
-                                    the meter: Anderson :math:`5\\min(m, K-1)\\,ND`
-                                    (:math:`z_i`, :math:`f(z_i)`, their stacks and
-                                    :math:`G`), Broyden :math:`2\\min(\\text{memory},
-                                    K-1) + 5` vectors (:math:`u_j, v_j` and a few),
-                                    fixed-point iteration 1
+:math:`W_{res} = 10ND + 6.25ED +`   fitted with :func:`measure_activation_bytes` on
+:math:`(2 + F_{out})N`              depth-1 ResGNNs on random graphs with 1-15 edges
+                                    per node and 16-64 channels (the :math:`ED`
+                                    coefficient is the change in bytes over the change
+                                    in :math:`E`; notebook 07 refits it)
+:math:`W_{rev} = 4.75ND + 4.5ED`    fitted on the same kind of graphs with 2-8 groups at
+:math:`+ 11.25Ng + 3.25Eg`          depth 4 (without edge features
+:math:`+ F_{out}N`                  :math:`6.25ND + 8.5Ng + 6.25Eg + F_{out}N`); the
+                                    reversible peak is where the recomputed block and
+                                    the gradient streams coincide in backward, which a
+                                    short formula approximates
+:math:`W_{deq} = 44ND + 13.25ED +`  fitted on the same graphs at one solver iteration
+:math:`(16 + F_{out})N`             (without edge features :math:`42ND + 10.25ED +
+                                    (16 + F_{out})N`)
+solver state, after :math:`K - 1`   derived from the solvers' buffers
+updates                             (:mod:`revgnn_edu.solvers`), then checked on the
+                                    meter: Anderson :math:`2\\min(m, K-1)` :math:`N
+                                    \\times D` tensors (the window's :math:`z_i` and
+                                    :math:`f(z_i)`), one more for the best iterate once
+                                    it has left the window; Broyden
+                                    :math:`2\\min(\\text{memory}, K-2) + 5` (the pairs
+                                    :math:`u_j, v_j` and a few vectors); fixed-point
+                                    iteration :math:`\\min(K-1, 2)`
 =================================== ===================================================
 
-Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` and notebook
-06 (width 128, about 50 edges per node without edge features).
+Held-out checks, on shapes no fit saw, are in ``tests/test_complexity.py`` (other node
+counts, widths and edge feature sizes, every solver) and notebook 07 (width 128, and a
+graph with about 50 edges per node without edge features).
 
 All counts are numbers of elements; times ``dtype_bytes`` (4 for float32) gives bytes.
 """
@@ -83,16 +93,23 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from .checks import group_width, model_sizes, one_of
 from .checks import positive_int as _positive
-from .data.ogbn_proteins import NUM_SPECIES, NUM_TASKS
+from .data.ogbn_proteins_facts import (
+    NODE_INPUT_CHANNELS,
+    NUM_EDGE_FEATURES,
+    NUM_SPECIES,
+    NUM_TASKS,
+)
 from .memory import measure_peak_bytes, sweep
 from .models.families import FAMILIES
 from .models.families import family_name as _model_name
-from .models.presets import PRESETS, PROTEINS_EDGE_DIM, PROTEINS_IN_CHANNELS
+from .models.presets import get_preset
 
 __all__ = [
     "MODELS",
     "COMPLEXITY",
+    "count_parameters",
     "block_parameters",
     "predict_parameters",
     "predict_preset_parameters",
@@ -112,14 +129,10 @@ _CONVS = ("gen", "gcn", "sage")
 _SOLVERS = ("anderson", "broyden", "fixed_point_iteration")
 
 
-def _groups(hidden_channels: int, num_groups: int) -> int:
-    _positive("num_groups", num_groups)
-    if num_groups < 2 or hidden_channels % num_groups:
-        raise ValueError(
-            f"hidden_channels={hidden_channels} must split into "
-            f"num_groups={num_groups} equal groups (num_groups >= 2)"
-        )
-    return hidden_channels // num_groups
+def count_parameters(module: nn.Module) -> int:
+    """The number of scalar parameters of ``module``: what :func:`predict_parameters`
+    predicts, counted."""
+    return sum(p.numel() for p in module.parameters())
 
 
 def _linear(i: int, o: int, bias: bool = True) -> int:
@@ -128,6 +141,7 @@ def _linear(i: int, o: int, bias: bool = True) -> int:
 
 def _conv_parameters(width: int, conv: str, edge_channels: int | None, aggr: str) -> int:
     """Weights of ``make_conv(conv, width, width, edge_dim=edge_channels, aggr=aggr)``."""
+    one_of("conv", conv, _CONVS, " (the convs counted here)")
     if conv == "gen":
         # MLP [w, 2w, w] with LayerNorm: Lin(w, 2w) + LN(2w) + Lin(2w, w)
         n = _linear(width, 2 * width) + 2 * (2 * width) + _linear(2 * width, width)
@@ -136,9 +150,7 @@ def _conv_parameters(width: int, conv: str, edge_channels: int | None, aggr: str
         return n + (1 if aggr == "softmax" else 0)  # learnable temperature t
     if conv == "gcn":
         return _linear(width, width)
-    if conv == "sage":
-        return _linear(width, width) + _linear(width, width, bias=False)  # lin_l, lin_r
-    raise ValueError(f"conv must be one of {_CONVS} to be counted, got {conv!r}")
+    return _linear(width, width) + _linear(width, width, bias=False)  # SAGE: lin_l, lin_r
 
 
 def block_parameters(
@@ -185,7 +197,7 @@ def _parameter_terms(
     elif name == "DEQ-GNN":
         terms["body"] = 2 * _conv_parameters(D, conv, e, aggr) + 2 * 2 * D  # convs, 2 LNs
     else:
-        per_layer = num_groups * block_parameters(_groups(D, num_groups), conv, e, aggr)
+        per_layer = num_groups * block_parameters(group_width(D, num_groups), conv, e, aggr)
         terms["body"] = (L if name == "RevGNN" else 1) * per_layer
     terms["head"] = 2 * D + _linear(D, O)  # LayerNorm(D), Linear(D, O)
     return terms
@@ -234,15 +246,7 @@ def predict_parameters(
     Returns:
         int: the number of scalar parameters.
     """
-    F, D, O, L = (
-        _positive(n, v)
-        for n, v in (
-            ("in_channels", in_channels),
-            ("hidden_channels", hidden_channels),
-            ("out_channels", out_channels),
-            ("num_layers", num_layers),
-        )
-    )
+    F, D, O, L = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
     terms = _parameter_terms(_model_name(model), F, D, O, L, num_groups, edge_dim, conv, aggr)
     return sum(terms.values())
 
@@ -278,24 +282,22 @@ def predict_preset_parameters(name: str) -> int:
     Returns:
         int: the number of scalar parameters.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
-    spec = PRESETS[name]
+    spec = get_preset(name)
     D = spec.hidden_channels
     # build_model's defaults: 112 tasks, RevGNN's 2 groups, GENConv with max aggregation
     terms = _parameter_terms(
         spec.family,
-        PROTEINS_IN_CHANNELS,
+        NODE_INPUT_CHANNELS,
         D,
         NUM_TASKS,
         spec.num_layers,
         2,
-        PROTEINS_EDGE_DIM,
+        NUM_EDGE_FEATURES,
         "gen",
         "max",
     )
     # the node encoder is the species Linear(8, 8), then Linear(16, D)
-    terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(PROTEINS_IN_CHANNELS, D)
+    terms["node encoder"] = _linear(NUM_SPECIES, NUM_SPECIES) + _linear(NODE_INPUT_CHANNELS, D)
     return sum(terms.values())
 
 
@@ -308,24 +310,27 @@ _KEEP = (9, 2, 4)
 _WORK = {
     ("res", True): (10, 6.25, 0, 0, 2),
     ("res", False): (10, 6.25, 0, 0, 2),
-    ("rev", True): (5, 4.5, 12, 3.25, 0),
-    ("rev", False): (6.25, 0, 9, 6.25, 0),
-    ("deq", True): (45, 13.25, 0, 0, 16),
-    ("deq", False): (43, 10.25, 0, 0, 16),
+    ("rev", True): (4.75, 4.5, 11.25, 3.25, 0),
+    ("rev", False): (6.25, 0, 8.5, 6.25, 0),
+    ("deq", True): (44, 13.25, 0, 0, 16),
+    ("deq", False): (42, 10.25, 0, 0, 16),
 }
 
 
 def _solver_state(solver: str, window: int | None, K: int) -> float:
-    """Numbers of N x D tensors a solver holds in the adjoint solve (calibrated)."""
+    """N x D tensors a solver holds at the step's peak (in the adjoint solve) after
+    its ``K - 1`` updates: derived from its buffers, checked on the meter."""
+    one_of("solver", solver, _SOLVERS)
+    updates = K - 1
     if solver == "anderson":
         m = 5 if window is None else window
-        return 5 * min(m, K - 1)  # z_i, f(z_i), their stacks and G = F - Z
+        # the window's z_i and f(z_i); the best iterate once it has left the window
+        return 2 * min(m, updates) + (updates > m)
     if solver == "broyden":
         memory = 30 if window is None else window
-        return 2 * min(memory, K - 1) + 5  # u_j, v_j pairs and a few vectors
-    if solver == "fixed_point_iteration":
-        return 1
-    raise ValueError(f"solver must be one of {_SOLVERS}, got {solver!r}")
+        # u_j, v_j (one pair per update after the first, at most `memory`), 5 vectors
+        return 0 if updates == 0 else 2 * min(memory, updates - 1) + 5
+    return min(updates, 2)  # fixed-point iteration: f(z_k) and the best iterate
 
 
 def predict_activation_bytes(
@@ -355,13 +360,15 @@ def predict_activation_bytes(
         \text{DEQ-GNN}: W_{deq} + s_{solver}\,ND,
 
     where :math:`W_{res} = 10ND + 6.25ED + (2 + F_{out})N` is the last layer plus the
-    head, :math:`W_{rev} = 5ND + 4.5ED + 12Ng + 3.25Eg + F_{out}N` (with edge features)
-    holds a few :math:`N \times D` streams and one group's block recomputed in backward,
-    :math:`W_{deq} = 45ND + 13.25ED + (16 + F_{out})N` holds two graphs of :math:`f`,
+    head, :math:`W_{rev} = 4.75ND + 4.5ED + 11.25Ng + 3.25Eg + F_{out}N` (with edge
+    features) holds a few :math:`N \times D` streams and one group's block recomputed in
+    backward, :math:`W_{deq} = 44ND + 13.25ED + (16 + F_{out})N` holds two graphs of
+    :math:`f`,
     :math:`P_{block}` is one transient gradient of the tied weights (WT-RevGNN adds one
     too), and :math:`s_{solver}` is the solver's state in :math:`N \times D` tensors
-    (Anderson: :math:`5 \min(m, K-1)`; Broyden: :math:`2 \min(\text{memory}, K-1) + 5`;
-    fixed-point iteration: 1).
+    (Anderson: :math:`2 \min(m, K-1)`, plus one once :math:`K - 1 > m`; Broyden:
+    :math:`2 \min(\text{memory}, K-2) + 5` for :math:`K \ge 2`; fixed-point iteration:
+    :math:`\min(K - 1, 2)`).
 
     Args:
         model (str): one of :data:`MODELS`.
@@ -388,7 +395,7 @@ def predict_activation_bytes(
     L = _positive("num_layers", num_layers)
     O = _positive("out_channels", out_channels)
     edge = bool(edge_features)
-    g = _groups(D, num_groups) if "Rev" in name else D
+    g = group_width(D, num_groups) if "Rev" in name else D
     e = D if edge else None
 
     def work(kind: str) -> float:
@@ -490,7 +497,7 @@ def activation_sweep(
 
     def make_step(v):
         model = make_model(v)
-        counts.append(sum(p.numel() for p in model.parameters()))
+        counts.append(count_parameters(model))
         _allocate_gradients(model)
         return _training_step(model, data)
 

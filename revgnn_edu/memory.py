@@ -6,15 +6,39 @@ are alive at most, above what was alive when it started?*
 On every device it works the same way: a :class:`~torch.utils._python_dispatch.
 TorchDispatchMode` sees every ATen operator (forward, backward, custom autograd
 functions and PyG's message passing alike), registers each *new* storage an operator
-returns, and a ``weakref.finalize`` on that storage subtracts its bytes when the last
-reference to it dies -- whether the reference lived in Python, in a saved autograd
-tensor or on a custom function's ``ctx``. ``UntypedStorage.resize_`` is wrapped while
-any measurement runs, so storage freed in place with ``resize_(0)`` (the trick
-reversible networks use) is seen as freed. Like the dispatch mode, which sees only the
-operators of the thread that entered it, the wrapper counts only resizes made by a
-measuring thread, for that thread's tracker: other threads' allocations and resizes do
-not change a measurement. The count is exact: it depends neither on the process RSS nor
-on the caching allocator.
+returns (the indices and values of a sparse result included), and a
+``weakref.finalize`` on that storage subtracts its bytes when the last reference to it
+dies -- whether the reference lived in Python, in a saved autograd tensor or on a custom
+function's ``ctx``. ``UntypedStorage.resize_`` is wrapped while any measurement runs, so
+storage freed in place with ``resize_(0)`` (the trick reversible networks use) is seen
+as freed. Like the dispatch mode, which sees only the operators of the thread that
+entered it, the wrapper counts only resizes made by a measuring thread, for that
+thread's tracker: other threads' allocations and resizes do not change a measurement.
+The count is exact: it depends neither on the process RSS nor on the caching
+allocator.
+
+What is counted, precisely:
+
+* every storage allocated by a PyTorch operator while ``fn`` runs, including tensors
+  built from Python data (``torch.tensor(list)``, ``torch.as_tensor(list)``,
+  ``tensor.new_tensor(list)``: the only operator they dispatch is ``aten.lift_fresh``,
+  whose input the meter recognizes as a fresh allocation) and copies of NumPy arrays
+  (``torch.tensor(array)``);
+* growth and shrinkage of a storage alive before the measurement, made while ``fn``
+  runs (``buf.resize_(...)``, an ``out=`` argument that an operator enlarges,
+  ``untyped_storage().resize_(n)``): the change counts, and from then on the storage is
+  tracked, so its release counts in full.
+
+Outside the count: memory that PyTorch did not allocate and only wraps without a copy
+(``torch.from_numpy``, ``torch.as_tensor(array)``, ``torch.frombuffer``,
+``torch.utils.dlpack.from_dlpack``: it belongs to NumPy or the exporting library); a
+storage constructed directly rather than by an operator (``torch.UntypedStorage(n)``,
+the storages ``torch.load`` creates); and the release of a storage that was alive at the
+start and never resized (its bytes stay in the baseline).
+
+With ``record=True`` the tracker also keeps a *timeline*: one event per change of the
+live bytes, labelled with the phase set by :func:`mark_phase` (forward, backward,
+optimizer, ...); :func:`measure_timeline` returns it.
 
 On CUDA, ``backend="cuda"`` reads ``torch.cuda.max_memory_allocated`` instead, which
 additionally includes allocator rounding and library workspaces; the two agree within a
@@ -28,22 +52,46 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["MemoryTracker", "measure_peak_bytes", "sweep", "format_bytes"]
+__all__ = [
+    "MemoryTracker",
+    "TimelineEvent",
+    "measure_peak_bytes",
+    "measure_timeline",
+    "mark_phase",
+    "sweep",
+    "format_bytes",
+]
+
+_SPARSE_PARTS = {  # the strided tensors that hold a sparse tensor's data
+    torch.sparse_coo: ("_indices", "_values"),
+    torch.sparse_csr: ("crow_indices", "col_indices", "values"),
+    torch.sparse_csc: ("ccol_indices", "row_indices", "values"),
+    torch.sparse_bsr: ("crow_indices", "col_indices", "values"),
+    torch.sparse_bsc: ("ccol_indices", "row_indices", "values"),
+}
 
 
 def _storages(objs: Iterable[Any]) -> list[torch.UntypedStorage]:
-    """The untyped storages of all plain tensors in a (nested) list of objects."""
+    """The untyped storages of all tensors in a (nested) list of objects (for a sparse
+    tensor, those of its indices and values)."""
     out = []
     for obj in objs:
-        if isinstance(obj, torch.Tensor) and obj.layout == torch.strided:
+        if not isinstance(obj, torch.Tensor):
+            continue
+        parts = [obj]
+        if obj.layout in _SPARSE_PARTS:
+            parts = [getattr(obj, name)() for name in _SPARSE_PARTS[obj.layout]]
+        for t in parts:
+            if t.layout != torch.strided:
+                continue
             try:
-                out.append(obj.untyped_storage())
+                out.append(t.untyped_storage())
             except (RuntimeError, NotImplementedError):  # tensors without storage
                 pass
     return out
@@ -94,68 +142,109 @@ class _ResizeWrapper:
 _RESIZE = _ResizeWrapper()
 
 
+class TimelineEvent(NamedTuple):
+    """One change of the live tracked bytes (or a phase mark) in a recorded timeline."""
+
+    index: int  # position in the timeline: 0, 1, 2, ...
+    live_bytes: int  # tracked bytes alive just after the event, above the start
+    phase: str  # the label set by the last mark_phase() ("" before the first)
+
+
 class MemoryTracker(TorchDispatchMode):
     """Counts live tensor storage created inside a ``with`` block; see the module docs.
+
+    Args:
+        record (bool, optional): keep a timeline of every change of the live bytes in
+            :attr:`timeline`. (default: :obj:`False`)
 
     Attributes:
         current (int): bytes of tracked storage alive now.
         peak (int): the largest value ``current`` reached.
+        phase (str): the label of the present phase (see :meth:`mark`).
+        timeline (list[TimelineEvent] or None): with ``record=True``, one event per
+            change of ``current`` and per :meth:`mark`; :obj:`None` otherwise.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         super().__init__()
         self.current = 0
         self.peak = 0
+        self.phase = ""
+        self.timeline: list[TimelineEvent] | None = [] if record else None
         self._nbytes: dict[int, int] = {}  # id(storage) -> bytes we counted for it
         self._finalizers: dict[int, weakref.finalize] = {}
 
+    def mark(self, phase: str) -> None:
+        """Label the events from now on with ``phase`` (recorded as an event too)."""
+        self.phase = str(phase)
+        if self.timeline is not None:
+            self.timeline.append(TimelineEvent(len(self.timeline), self.current, self.phase))
+
     # -- bookkeeping -------------------------------------------------------------------
+    def _change(self, delta: int) -> None:
+        if delta == 0:
+            return
+        self.current += delta
+        self.peak = max(self.peak, self.current)
+        if self.timeline is not None:
+            self.timeline.append(TimelineEvent(len(self.timeline), self.current, self.phase))
+
     def _free(self, key: int) -> None:
-        self.current -= self._nbytes.pop(key, 0)
         self._finalizers.pop(key, None)
+        self._change(-self._nbytes.pop(key, 0))
+
+    def _track(self, storage: torch.UntypedStorage, counted: int) -> None:
+        """Follow ``storage`` from now on, having counted ``counted`` bytes for it."""
+        key = id(storage)
+        self._nbytes[key] = counted
+        self._finalizers[key] = weakref.finalize(storage, self._free, key)
 
     def _register(self, storage: torch.UntypedStorage) -> None:
-        key = id(storage)
-        if key in self._nbytes:
+        """A storage allocated now: count all of it."""
+        if id(storage) in self._nbytes:
             return
         nbytes = storage.nbytes()
-        self._nbytes[key] = nbytes
-        self._finalizers[key] = weakref.finalize(storage, self._free, key)
-        self.current += nbytes
-        self.peak = max(self.peak, self.current)
+        self._track(storage, nbytes)
+        self._change(nbytes)
 
     def _before_resize(self, storage: torch.UntypedStorage) -> None:
         """A storage that existed before the measurement and is resized now is
-        registered with its old size first, so only the change counts."""
-        key = id(storage)
-        if key not in self._nbytes:
-            self._nbytes[key] = storage.nbytes()
-            self._finalizers[key] = weakref.finalize(storage, self._free, key)
+        followed from its old size on, so only the change counts."""
+        if id(storage) not in self._nbytes:
+            self._track(storage, storage.nbytes())
 
     def _update(self, storage: torch.UntypedStorage) -> None:
         """Re-read the size of a tracked storage after an in-place resize."""
         key = id(storage)
         if key in self._nbytes:
             new = storage.nbytes()
-            self.current += new - self._nbytes[key]
-            self._nbytes[key] = new
-            self.peak = max(self.peak, self.current)
+            delta, self._nbytes[key] = new - self._nbytes[key], new
+            self._change(delta)
 
     # -- the dispatch hook -------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        inputs = {id(s) for s in _storages(tree_flatten((args, kwargs))[0])}
+        # the inputs' storages and sizes: an operator may resize one in place
+        inputs = {id(s): (s, s.nbytes()) for s in _storages(tree_flatten((args, kwargs))[0])}
         out = func(*args, **kwargs)
-        for storage in _storages(tree_flatten(out)[0]):
-            if id(storage) in inputs:  # a view or an in-place op: maybe resized
+        for storage, before in inputs.values():
+            if storage.nbytes() != before:  # resized (resize_, an enlarged out=)
+                if id(storage) not in self._nbytes:  # alive before the measurement
+                    self._track(storage, before)
                 self._update(storage)
-            else:  # a fresh allocation
+        fresh = func is torch.ops.aten.lift_fresh.default  # torch.tensor(data)'s storage
+        for storage in _storages(tree_flatten(out)[0]):
+            if id(storage) not in inputs:  # a fresh allocation
+                self._register(storage)
+            elif fresh and storage.resizable():  # PyTorch's own memory, not NumPy's
                 self._register(storage)
         return out
 
     def __enter__(self):
         gc.collect()
         _RESIZE.enter(self)
+        if self.timeline is not None:
+            self.timeline.append(TimelineEvent(0, 0, self.phase))  # the start
         return super().__enter__()
 
     def __exit__(self, *exc):
@@ -165,6 +254,14 @@ class MemoryTracker(TorchDispatchMode):
         self._finalizers.clear()
         self._nbytes.clear()
         return super().__exit__(*exc)
+
+
+def mark_phase(phase: str) -> None:
+    """Label what follows with ``phase`` in the timeline of every recording
+    :class:`MemoryTracker` active in this thread (a no-op when none records), e.g.
+    ``mark_phase("backward")`` inside a function given to :func:`measure_timeline`."""
+    for tracker in _RESIZE.trackers():
+        tracker.mark(phase)
 
 
 @dataclass
@@ -213,6 +310,27 @@ def measure_peak_bytes(fn: Callable[[], Any], backend: str = "tracker", device=N
             fn()
         return meter.peak
     raise ValueError(f"backend must be 'tracker' or 'cuda', got {backend!r}")
+
+
+def measure_timeline(fn: Callable[[], Any]) -> list[TimelineEvent]:
+    """The live tracked bytes, event by event, while ``fn()`` runs.
+
+    Call :func:`mark_phase` inside ``fn`` to label its phases (``"forward"``,
+    ``"backward"``, ``"optimizer"``). The first event is the start (0 bytes, phase
+    ``""``); every allocation, release or resize of tracked storage adds one, as does
+    every :func:`mark_phase`. The peak is ``max(e.live_bytes for e in timeline)``, the
+    same as :func:`measure_peak_bytes`; the last event is what ``fn`` left alive (its
+    return value is dropped first).
+
+    Args:
+        fn (callable): code to measure, e.g. one training step.
+
+    Returns:
+        list[TimelineEvent]: ``(index, live_bytes, phase)`` tuples, integers in bytes.
+    """
+    with MemoryTracker(record=True) as tracker:
+        fn()
+    return tracker.timeline
 
 
 def sweep(

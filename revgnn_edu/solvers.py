@@ -28,7 +28,9 @@ smallest residual when the solver fails), so ``info.residual`` describes it.
 
 **Failure is never silent.** A solver that stops without reaching ``tol`` emits a
 :class:`ConvergenceWarning`, or raises a :class:`ConvergenceError` when called
-with ``raise_on_failure=True``.
+with ``raise_on_failure=True``. Each warning ends with its number in this process
+(``[warning 3]``), so Python's default filter, which shows a given message only once
+per code location, shows every failure.
 
 **No autograd graph.** The solvers run under :func:`torch.no_grad`, so memory does
 not grow with the number of iterations. Gradients through a fixed point come from
@@ -37,6 +39,7 @@ implicit differentiation (:mod:`revgnn_edu.nn.implicit`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections import deque
@@ -60,6 +63,7 @@ __all__ = [
 ]
 
 _EPS = 1e-12  # epsilon in the relative residual
+_WARNED = itertools.count(1)  # numbers the warnings, so that no two messages are equal
 _STOP_MODES = ("rel", "abs")
 
 
@@ -164,7 +168,9 @@ def _report(info: SolverInfo, raise_on_failure: bool, context: str | None) -> No
     )
     if raise_on_failure:
         raise ConvergenceError(msg)
-    warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+    # Python's default filter shows a message once per code location: numbering the
+    # warnings keeps identical failures (the same step repeated) from being hidden
+    warnings.warn(f"{msg} [warning {next(_WARNED)}]", ConvergenceWarning, stacklevel=4)
 
 
 def _solve(

@@ -20,6 +20,33 @@ def graph():
     return random_graph(30, 120, 6, edge_dim=4, num_classes=3, seed=0, dtype=torch.float64)
 
 
+@pytest.fixture(scope="session")
+def fake_proteins(tmp_path_factory):
+    """``fake_proteins(num_nodes=300, num_edges=3000, seed=0) -> root``: a fake
+    ogbn-proteins (``make_fake_ogbn_proteins``), written and processed once per session
+    and size. Shared by every test: copy its folder before damaging it."""
+    from revgnn_edu.data import load_ogbn_proteins, make_fake_ogbn_proteins
+
+    made = {}
+
+    def make(num_nodes: int = 300, num_edges: int = 3000, seed: int = 0):
+        key = (num_nodes, num_edges, seed)
+        if key not in made:
+            root = tmp_path_factory.mktemp(f"proteins_{num_nodes}_{num_edges}_{seed}")
+            make_fake_ogbn_proteins(root, num_nodes, num_edges, seed=seed)
+            load_ogbn_proteins(root)  # processed now, before processes read it at once
+            made[key] = root
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def proteins_root(fake_proteins):
+    """The default fake ogbn-proteins of :func:`fake_proteins` (300 nodes, 3000 edges)."""
+    return fake_proteins()
+
+
 @pytest.fixture
 def graph32():
     """The same graph in float32."""

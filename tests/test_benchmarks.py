@@ -18,13 +18,17 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import bench_data  # noqa: E402
 import bench_partition  # noqa: E402
 import bench_proteins  # noqa: E402
+import bench_reversible  # noqa: E402
+import bench_solvers  # noqa: E402
 import common  # noqa: E402
 import gpu_check  # noqa: E402
 import report  # noqa: E402
 
 from revgnn_edu.data import random_graph  # noqa: E402
+from revgnn_edu.data.ogbn_proteins_facts import NUM_UNDIRECTED_EDGES  # noqa: E402
 from revgnn_edu.memory import measure_peak_bytes  # noqa: E402
 from revgnn_edu.models.revgnn import RevGNN  # noqa: E402
 from revgnn_edu.nn.blocks import GNNBlock  # noqa: E402
@@ -37,6 +41,26 @@ def test_finish_writes_the_checks_and_turns_them_into_the_exit_code(tmp_path):
     assert json.loads(out.read_text()) == {"a": 1, "checks": {"fine": True}}
     assert common.finish({"a": 1}, {"fine": True, "broken": False}, out) == 1
     assert json.loads(out.read_text())["checks"] == {"fine": True, "broken": False}
+
+
+def test_make_bench_writes_every_file_the_readme_renders(tmp_path):
+    assert set(report.SECTIONS) == {run.filename for run in common.RUNS}
+    for run in common.RUNS:
+        command = run.command(tmp_path, quick=True)
+        assert Path(command[1]).exists() and command[-2:] == ["--out", str(tmp_path / run.filename)]
+    cuda = [name for name, _, _ in gpu_check.steps(tmp_path)[1:]]
+    assert len(cuda) == sum(run.device == "cuda" for run in common.RUNS) == 2
+
+
+@pytest.mark.parametrize(
+    "script", [bench_data, bench_partition, bench_proteins, bench_reversible, bench_solvers]
+)
+def test_every_benchmark_takes_out_and_threads_with_one_default(script, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script.main(["--help"])
+    assert exit_.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "--out OUT" in usage and "--threads THREADS torch CPU threads (default: 1," in usage
 
 
 def test_peak_rss_sees_a_large_allocation():
@@ -52,7 +76,8 @@ def test_bench_partition_returns_its_checks_as_exit_code(tmp_path):
     code = bench_partition.main(["--scale", "0.0005", "--epochs", "1", "--out", str(out)])
     result = json.loads(out.read_text())
     assert code == 0 and result["checks"] and all(result["checks"].values())
-    assert result["graph"]["edges"] == 2 * round(39_561_252 * 0.0005)
+    assert result["graph"]["edges"] == 2 * round(NUM_UNDIRECTED_EDGES * 0.0005)
+    assert result["config"]["threads"] == 1
 
 
 def test_report_takes_benchmark_parameters_from_the_json():
@@ -68,6 +93,28 @@ def test_report_takes_benchmark_parameters_from_the_json():
     text = "\n".join(report.solvers_section(solvers))
     assert "d=7, spectral radius 0.5, tol 1e-3" in text
     assert "N=11, E=13, D=4" in text and "0.9" in text
+
+
+def test_report_renders_depths_measured_for_one_model_only():
+    """--quick measures RevGNN at 8 and 64 layers, ResGNN at 8 and 32."""
+    rows = [
+        {"model": m, "depth": d, "bytes": 2**20 * d, "step_s": 0.1}
+        for m, depths in (("RevGNN", (8, 64)), ("ResGNN", (8, 32)))
+        for d in depths
+    ]
+    result = {
+        "config": {k: 1 for k in ("num_nodes", "num_edges", "hidden", "edge_dim", "dropout")}
+        | {"device": "cpu", "backend": "tracker", "torch": "x", "depths": [8, 64]},
+        "depth_memory": {"rows": rows, "rev_ratio": 1.0},
+        "vs_group_add_rev": {k: 1 for k in ("memory_ratio", "memory_depth", "time_ratio")}
+        | {"time_depth": 16},
+        "step_time": {"depth": 16, "rev_over_res": 1.0, "rev_over_plain_autograd": 1.0},
+        "float32_drift": [],
+        "groups": [],
+    }
+    text = "\n".join(report.reversible_section(result, "title"))
+    assert "| 32 | not run | 32.00 MiB | | | |" in text
+    assert "| 64 | 64.00 MiB | not run | | | |" in text
 
 
 def test_bench_proteins_quick_preset_prediction():

@@ -82,7 +82,7 @@ def test_random_graph_is_seeded_and_shaped():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(num_nodes=0, num_edges=5), "num_nodes must be an integer >= 1, got 0"),
+        (dict(num_nodes=0, num_edges=5), "num_nodes must be a positive integer, got 0"),
         (dict(num_nodes=5, num_edges=-1), "num_edges must be an integer >= 0, got -1"),
         (dict(num_nodes=5, num_edges=5, num_classes=1), "num_classes must be an integer >= 2"),
     ],

@@ -199,7 +199,7 @@ def test_unrolled_pretraining_then_implicit(tiny):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(mode="explicit"), r"mode must be one of \('implicit', 'unrolled'\), got 'explicit'"),
+        (dict(mode="explicit"), r"mode must be one of 'implicit', 'unrolled', got 'explicit'"),
         (dict(unrolled_steps=0), "unrolled_steps must be a positive integer, got 0"),
         (dict(solver="newton"), "solver must be one of"),
         (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
@@ -243,3 +243,31 @@ def test_adjoint_uses_the_dropout_mask_of_its_own_forward_pass(tiny):
     loss_of(model, other).backward()
     for g, g_ref in zip(two, (p.grad for p in model.parameters())):
         torch.testing.assert_close(g, g_ref, rtol=1e-7, atol=1e-9)
+
+
+def test_edge_index_edited_in_place_before_backward_raises(tiny):
+    """Before: no error (autograd keeps no reference to this edge_index, so it did not
+    notice), and gradients 157% off here."""
+    model = tight(tiny, conv="gcn", edge_dim=None)
+    edge_index = tiny.edge_index.clone()
+    out = model(tiny.x, edge_index)
+    edge_index[1] = edge_index[1].flip(0)
+    with pytest.raises(RuntimeError, match=r"inputs\[1\] of f\(z, \*inputs\) \(shape \(2, 24\)"):
+        out.pow(2).sum().backward()
+
+
+def test_int32_edge_index(tiny):
+    """The block refuses int32 indices; the model converts them once. (Before: NaN
+    gradients, from PyTorch's CPU backward of max aggregation with int32 indices.)"""
+    with pytest.raises(ValueError, match="DEQGraphBlock: edge_index must be an integer index"):
+        DEQGraphBlock(4)(torch.randn(8, 4), torch.randn(8, 4), tiny.edge_index.int())
+    grads = []
+    for ei in (tiny.edge_index, tiny.edge_index.int()):
+        torch.manual_seed(0)
+        model = tight(tiny)
+        x = tiny.x.clone().requires_grad_()
+        model(x, ei, tiny.edge_attr).pow(2).sum().backward()
+        grads.append([x.grad] + [p.grad for p in model.parameters()])
+    for g, g_ref in zip(*grads):
+        assert torch.isfinite(g).all()
+        torch.testing.assert_close(g, g_ref, rtol=0, atol=0)

@@ -7,12 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from revgnn_edu.data import (
-    RandomPartitionLoader,
-    load_ogbn_proteins,
-    make_fake_ogbn_proteins,
-    proteins_node_input,
-)
+from revgnn_edu.data import RandomPartitionLoader, load_ogbn_proteins, proteins_node_input
 from revgnn_edu.models import build_model
 from revgnn_edu.train import (
     CHECKPOINT,
@@ -79,20 +74,12 @@ def _train_ddp(rank, world, port, cfg_kwargs, plan):
         dist.destroy_process_group()
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    path = tmp_path_factory.mktemp("proteins")
-    make_fake_ogbn_proteins(path, num_nodes=300, num_edges=3000, seed=0)
-    load_ogbn_proteins(path)  # process once, before processes read it concurrently
-    return path
-
-
-def test_two_processes_take_the_step_of_one_process_on_both_parts(root, tmp_path):
+def test_two_processes_take_the_step_of_one_process_on_both_parts(proteins_root, tmp_path):
     result = tmp_path / "params"
-    mp.spawn(_one_ddp_step, args=(2, _free_port(), root, str(result)), nprocs=2, join=True)
+    mp.spawn(_one_ddp_step, args=(2, _free_port(), proteins_root, str(result)), nprocs=2, join=True)
     rank0, rank1 = torch.load(f"{result}.0"), torch.load(f"{result}.1")
 
-    model, x, y, mask, parts = _setup(root)  # one process, both parts in one step
+    model, x, y, mask, parts = _setup(proteins_root)  # one process, both parts in one step
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     forward = make_forward(model, x, torch.device("cpu"), amp=False)
@@ -105,10 +92,10 @@ def test_two_processes_take_the_step_of_one_process_on_both_parts(root, tmp_path
     assert changed > 10  # the step did move the parameters
 
 
-def test_distributed_run_resumes_like_an_uninterrupted_one(root, tmp_path):
+def test_distributed_run_resumes_like_an_uninterrupted_one(proteins_root, tmp_path):
     base = dict(
         preset="revgnn-deep",
-        data_root=str(root),
+        data_root=str(proteins_root),
         device="cpu",
         num_parts=4,
         eval_parts=2,
@@ -133,9 +120,87 @@ def test_distributed_run_resumes_like_an_uninterrupted_one(root, tmp_path):
     assert [r["epoch"] for r in read_metrics(tmp_path / "cut")] == [1, 2, 3]
 
 
-def test_parts_must_split_evenly_over_processes(root, tmp_path, monkeypatch):
+def test_parts_must_split_evenly_over_processes(proteins_root, tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "rank_and_world", lambda: (0, 3))
     with pytest.raises(
         ValueError, match="num_parts=10 must be a multiple of the number of processes \\(3\\)"
     ):
-        train(TrainConfig(data_root=str(root), out=str(tmp_path), device="cpu"), progress=False)
+        train(
+            TrainConfig(data_root=str(proteins_root), out=str(tmp_path), device="cpu"),
+            progress=False,
+        )
+
+
+def _stops_in_epoch_two(rank, world, port, cfg_kwargs, result):
+    """Rank 1 stops itself (SIGSTOP) at the start of epoch 2; each rank writes how its
+    run ended to ``result.RANK``."""
+    import os
+    import signal
+
+    import revgnn_edu.train.loop as loop
+
+    torch.set_num_threads(1)
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    distributed.init_distributed("cpu", timeout=cfg_kwargs["dist_timeout"])
+    if rank == 1:
+        real, calls = loop.training_step, []
+
+        def stop_in_epoch_two(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:  # two steps per epoch
+                os.kill(os.getpid(), signal.SIGSTOP)
+            return real(*args, **kwargs)
+
+        loop.training_step = stop_in_epoch_two
+    try:
+        train(TrainConfig(**cfg_kwargs), progress=False)
+        ended = "finished"
+    except Exception as err:
+        ended = f"{type(err).__name__}: {err}"
+    with open(f"{result}.{rank}", "w") as fh:
+        fh.write(ended)
+
+
+def test_a_stopped_rank_is_named_after_the_timeout(proteins_root, tmp_path):
+    import os
+    import signal
+
+    cfg = dict(
+        preset="revgnn-deep",
+        data_root=str(proteins_root),
+        out=str(tmp_path / "run"),
+        device="cpu",
+        epochs=3,
+        num_parts=4,
+        eval_parts=2,
+        num_layers=1,
+        hidden_channels=8,
+        dist_timeout=5.0,
+    )
+    result = tmp_path / "ended"
+    ctx = mp.get_context("spawn")
+    port = _free_port()
+    procs = [
+        ctx.Process(target=_stops_in_epoch_two, args=(r, 2, port, cfg, str(result)))
+        for r in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        procs[0].join(240)
+        assert procs[0].exitcode == 0, "rank 0 still waits for the stopped rank"
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.join()
+    ended = (tmp_path / "ended.0").read_text()
+    assert ended.startswith("DistributedTimeoutError: rank 0: rank 1 stopped answering"), ended
+    assert "no reply within 5 s while" in ended
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT)["epoch"] == 1  # epoch 1 kept

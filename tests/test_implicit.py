@@ -264,3 +264,71 @@ def test_gradcheck_with_its_default_checks(problem):
     deq = tight_deq(f)
     z0 = torch.zeros(N, D, dtype=DTYPE)
     assert torch.autograd.gradcheck(lambda x: deq(z0, x, perm, 1.0), (x,))
+
+
+# -- the adjoint's guards (issue 16.2 and 16.3) ------------------------------------------
+class AdditiveTanh(nn.Module):
+    """f(z, x) = tanh(W z + x): x enters additively, so autograd saves nothing of it."""
+
+    def __init__(self):
+        super().__init__()
+        W = torch.randn(D, D, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+        self.W = nn.Parameter(0.5 * W / torch.linalg.matrix_norm(W, 2))
+
+    def forward(self, z, x):
+        return torch.tanh(z @ self.W.T + x)
+
+
+def test_create_graph_raises_instead_of_wrong_second_derivatives(problem):
+    """Before: second derivatives 1.2-1.5 relative error, some of them None."""
+    f, x, perm, c = problem
+    deq = tight_deq(f)
+    loss = (deq(torch.zeros(N, D, dtype=DTYPE), x, perm, 1.0) * c).sum()
+    with pytest.raises(RuntimeError, match="first-order.*create_graph=True"):
+        torch.autograd.grad(loss, f.W, create_graph=True)
+    # the Jacobian-free approximation is one step of ordinary autograd: allowed
+    jfb = tight_deq(f, jacobian_free=True)
+    (g,) = torch.autograd.grad(
+        (jfb(torch.zeros(N, D, dtype=DTYPE), x, perm, 1.0) * c).sum(), f.W, create_graph=True
+    )
+    assert g.requires_grad
+
+
+def test_an_input_changed_in_place_before_backward_raises():
+    """Before: no error, W's gradient 13% off after x.mul_(3)."""
+    f = AdditiveTanh()
+    x = torch.randn(N, D, dtype=DTYPE, requires_grad=True)
+    deq = tight_deq(f)
+    h = x * 1  # a non-leaf, so it may be changed in place
+    loss = deq(torch.zeros(N, D, dtype=DTYPE), h).pow(2).sum()
+    with torch.no_grad():
+        h.mul_(3)
+    with pytest.raises(RuntimeError, match=r"inputs\[0\] of f\(z, \*inputs\) \(shape \(6, 4\)"):
+        loss.backward()
+
+
+def test_a_parameter_changed_in_place_before_backward_raises():
+    f = AdditiveTanh()
+    deq = tight_deq(f)
+    loss = deq(torch.zeros(N, D, dtype=DTYPE), torch.randn(N, D, dtype=DTYPE)).pow(2).sum()
+    with torch.no_grad():
+        f.W.mul_(0.5)  # e.g. an optimizer step between forward and backward
+    with pytest.raises(RuntimeError, match="parameter 'W' of f .* modified in place"):
+        loss.backward()
+
+
+def test_every_non_converging_step_is_reported_under_the_default_filter(problem):
+    """Before: Python's default filter showed identical warnings once per code location
+    (1 of 5 non-converging steps reported)."""
+    import warnings
+
+    f, x, perm, _ = problem
+    deq = DEQFixedPoint(f, tol=1e-13, max_iter=2)
+    z0 = torch.zeros(N, D, dtype=DTYPE)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own default action
+        for _ in range(5):  # five identical steps, five identical failures
+            deq(z0, x, perm, 1.0)
+    messages = [str(w.message) for w in caught if w.category is ConvergenceWarning]
+    assert len(messages) == 5 and len(set(messages)) == 5
+    assert all("forward solve: anderson did not converge after 2 iterations" in m for m in messages)

@@ -31,21 +31,15 @@ class NotAllowListed:
 
 
 @pytest.fixture(scope="module")
-def fake_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("proteins")
-    return make_fake_ogbn_proteins(root, NUM_NODES, NUM_EDGES, seed=0)
-
-
-@pytest.fixture(scope="module")
-def loaded(fake_root):
-    return load_ogbn_proteins(fake_root)
+def loaded(proteins_root):
+    return load_ogbn_proteins(proteins_root)
 
 
 @pytest.fixture
-def fake_copy(fake_root, tmp_path):
+def fake_copy(proteins_root, tmp_path):
     """A private copy of the fake's raw files (no processed file), safe to damage."""
     shutil.copytree(
-        fake_root / "ogbn_proteins",
+        proteins_root / "ogbn_proteins",
         tmp_path / "ogbn_proteins",
         ignore=shutil.ignore_patterns("processed"),
     )
@@ -137,10 +131,10 @@ def test_loaded_shapes_and_dtypes(loaded):
     assert set(split) == {"train", "valid", "test"}
 
 
-def test_loaded_data_matches_raw_files(fake_root, loaded):
+def test_loaded_data_matches_raw_files(proteins_root, loaded):
     data, _ = loaded
-    edges = torch.from_numpy(read_raw(fake_root, "raw/edge.csv.gz"))
-    feats = torch.from_numpy(read_raw(fake_root, "raw/edge-feat.csv.gz")).float()
+    edges = torch.from_numpy(read_raw(proteins_root, "raw/edge.csv.gz"))
+    feats = torch.from_numpy(read_raw(proteins_root, "raw/edge-feat.csv.gz")).float()
     # ogb stores every undirected edge in both directions, with the same features.
     both = {tuple(e) for e in edges.tolist()} | {tuple(e[::-1]) for e in edges.tolist()}
     assert {tuple(e) for e in data.edge_index.t().tolist()} == both
@@ -148,20 +142,20 @@ def test_loaded_data_matches_raw_files(fake_root, loaded):
     x = torch.zeros(NUM_NODES, 8).index_add_(0, edges[:, 0], feats)
     x.index_add_(0, edges[:, 1], feats)
     torch.testing.assert_close(data.x, x, rtol=1e-5, atol=1e-5)
-    taxids = torch.from_numpy(read_raw(fake_root, "raw/node_species.csv.gz")).view(-1)
+    taxids = torch.from_numpy(read_raw(proteins_root, "raw/node_species.csv.gz")).view(-1)
     assert torch.equal(torch.tensor(SPECIES_TAXONOMY_IDS)[data.species], taxids)
-    labels = torch.from_numpy(read_raw(fake_root, "raw/node-label.csv.gz")).float()
+    labels = torch.from_numpy(read_raw(proteins_root, "raw/node-label.csv.gz")).float()
     assert torch.equal(data.y, labels)
 
 
 @pytest.mark.parametrize("node_aggr", ["mean", "max"])
-def test_load_node_aggr_options(fake_root, loaded, node_aggr):
-    data, _ = load_ogbn_proteins(fake_root, node_aggr=node_aggr)
+def test_load_node_aggr_options(proteins_root, loaded, node_aggr):
+    data, _ = load_ogbn_proteins(proteins_root, node_aggr=node_aggr)
     reference = aggregate_edge_features(data.edge_index, data.edge_attr, NUM_NODES, node_aggr)
     torch.testing.assert_close(data.x, reference, rtol=0, atol=0)
     assert not torch.allclose(data.x, loaded[0].x)
     with pytest.raises(ValueError, match="reduce must be"):
-        load_ogbn_proteins(fake_root, node_aggr="min")
+        load_ogbn_proteins(proteins_root, node_aggr="min")
 
 
 def test_split_holds_out_whole_species(loaded):
@@ -200,7 +194,7 @@ def test_fake_labels_are_learnable_from_the_graph(loaded):
     assert abs(mean_rocauc(noise, data.y, split["test"]) - 0.5) < 0.05
 
 
-def test_fake_is_deterministic(tmp_path, fake_root):
+def test_fake_is_deterministic(tmp_path, proteins_root):
     a = make_fake_ogbn_proteins(tmp_path / "a", NUM_NODES, NUM_EDGES, seed=0)
     b = make_fake_ogbn_proteins(tmp_path / "b", NUM_NODES, NUM_EDGES, seed=1)
     for name in (
@@ -210,7 +204,7 @@ def test_fake_is_deterministic(tmp_path, fake_root):
         "raw/node_species.csv.gz",
         "split/species/test.csv.gz",
     ):
-        here, there = a / "ogbn_proteins" / name, fake_root / "ogbn_proteins" / name
+        here, there = a / "ogbn_proteins" / name, proteins_root / "ogbn_proteins" / name
         assert here.read_bytes() == there.read_bytes(), name
     edges = "ogbn_proteins/raw/edge.csv.gz"
     assert (a / edges).read_bytes() != (b / edges).read_bytes()
@@ -237,13 +231,13 @@ def test_fake_rejects_bad_arguments(tmp_path):
 # --------------------------------------------------------------------------- safe loading
 
 
-def test_loading_leaves_torch_load_defaults_unchanged(fake_root, loaded, tmp_path):
+def test_loading_leaves_torch_load_defaults_unchanged(proteins_root, loaded, tmp_path):
     load_fn = torch.load
     allowed = set(map(repr, torch.serialization.get_safe_globals()))
     env_vars = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     env = {k: os.environ.get(k) for k in env_vars}
 
-    data, _ = load_ogbn_proteins(fake_root)  # reads the processed file with torch.load
+    data, _ = load_ogbn_proteins(proteins_root)  # reads the processed file with torch.load
     assert data.num_nodes == NUM_NODES
 
     assert torch.load is load_fn
@@ -266,12 +260,12 @@ def test_loading_leaves_torch_load_defaults_unchanged(fake_root, loaded, tmp_pat
         torch.load(path)
 
 
-def test_ogb_alone_fails_without_safe_load(fake_root, loaded):
+def test_ogb_alone_fails_without_safe_load(proteins_root, loaded):
     # The reason ogb_safe_load exists: ogb 1.3.6 cannot read its own processed file.
     from ogb.nodeproppred import PygNodePropPredDataset
 
     with pytest.raises(pickle.UnpicklingError), contextlib.redirect_stdout(io.StringIO()):
-        PygNodePropPredDataset("ogbn-proteins", root=str(fake_root))
+        PygNodePropPredDataset("ogbn-proteins", root=str(proteins_root))
 
 
 # --------------------------------------------------------------------------- root and errors
@@ -281,12 +275,16 @@ def test_no_download_when_asked_not_to(tmp_path, monkeypatch):
     _no_network(monkeypatch)
     with pytest.raises(FileNotFoundError) as info:
         load_ogbn_proteins(tmp_path, download=False)
-    assert "downloading" not in str(info.value)
-    assert str(tmp_path / "ogbn_proteins" / "RELEASE_v1.txt") in str(info.value)
+    message = str(info.value)
+    assert "downloading" not in message
+    assert f"missing in {tmp_path / 'ogbn_proteins'}: RELEASE_v1.txt, " in message
+    # short: two lines, at most three file names
+    assert len(message.splitlines()) == 2 and message.count(".csv.gz") <= 2
+    assert "and 7 more" in message
 
 
-def test_load_uses_env_var_root(monkeypatch, fake_root, loaded):
-    monkeypatch.setenv("REVGNN_EDU_DATA", str(fake_root))
+def test_load_uses_env_var_root(monkeypatch, proteins_root, loaded):
+    monkeypatch.setenv("REVGNN_EDU_DATA", str(proteins_root))
     data, _ = load_ogbn_proteins()
     assert torch.equal(data.y, loaded[0].y)
 
@@ -307,8 +305,8 @@ def test_missing_dataset_tries_to_download_then_says_where_it_looked(tmp_path, m
         load_ogbn_proteins(tmp_path)
     message = str(info.value)
     assert "downloading ogbn-proteins" in message and "network is unreachable" in message
-    assert str(tmp_path / "ogbn_proteins" / "raw" / "edge.csv.gz") in message
-    assert f"Looked in root {tmp_path}" in message
+    assert f"missing in {tmp_path / 'ogbn_proteins'}: RELEASE_v1.txt" in message
+    assert f"put it in {tmp_path}" in message and len(message.splitlines()) == 3
     assert "REVGNN_EDU_DATA" in message and "proteins.zip" in message
     assert "make_fake_ogbn_proteins" in message
 
@@ -318,7 +316,9 @@ def test_missing_dataset_tries_to_download_then_says_where_it_looked(tmp_path, m
 )
 def test_missing_file_is_named(fake_copy, name):
     (fake_copy / "ogbn_proteins" / name).unlink()
-    with pytest.raises(FileNotFoundError, match=str(fake_copy / "ogbn_proteins" / name)):
+    with pytest.raises(
+        FileNotFoundError, match=f"missing in {fake_copy / 'ogbn_proteins'}: {name} "
+    ):
         load_ogbn_proteins(fake_copy)
 
 
@@ -423,3 +423,85 @@ def test_node_input_and_its_inverse(loaded):
     assert torch.equal(species.argmax(1), data.species) and bool((species.sum(1) == 1).all())
     with pytest.raises(ValueError, match=r"x must have shape \(N, 16\), got \(3, 8\)"):
         split_proteins_node_input(torch.zeros(3, 8))
+
+
+# ------------------------------------------------------------- the processed cache and messages
+
+
+def _gzip(path, text):
+    import gzip
+
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+
+
+def test_a_processed_cache_follows_raw_files_replaced_by_another_dataset(fake_copy, fake_proteins):
+    first, _ = load_ogbn_proteins(fake_copy)
+    other = fake_proteins(NUM_NODES, NUM_EDGES, seed=1)  # same sizes, other content
+    for path in (other / "ogbn_proteins" / "raw").iterdir():
+        shutil.copy(path, fake_copy / "ogbn_proteins" / "raw" / path.name)
+    for path in (other / "ogbn_proteins" / "split" / "species").iterdir():
+        shutil.copy(path, fake_copy / "ogbn_proteins" / "split" / "species" / path.name)
+    with pytest.warns(UserWarning, match="rebuilding .*: the raw files .*edge.csv.gz"):
+        second, _ = load_ogbn_proteins(fake_copy)
+    expected, _ = load_ogbn_proteins(other)
+    assert not torch.equal(second.y, first.y)
+    assert torch.equal(second.y, expected.y) and torch.equal(second.edge_index, expected.edge_index)
+    third, _ = load_ogbn_proteins(fake_copy)  # the rebuilt cache is used as it is
+    assert torch.equal(third.edge_attr, expected.edge_attr)
+
+
+@pytest.mark.parametrize("damage", ["truncated_labels", "empty_edges"])
+def test_raw_files_damaged_after_a_good_load_are_named(fake_copy, damage):
+    load_ogbn_proteins(fake_copy)  # builds the processed cache
+    raw = fake_copy / "ogbn_proteins" / "raw"
+    if damage == "truncated_labels":
+        path = raw / "node-label.csv.gz"
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        path = raw / "edge.csv.gz"
+        _gzip(path, "")
+    with (
+        pytest.warns(UserWarning, match="rebuilding"),
+        pytest.raises(RuntimeError, match=f"raw file {path}"),
+    ):
+        load_ogbn_proteins(fake_copy)
+
+
+@pytest.mark.parametrize(
+    "name,content,problem",
+    [
+        ("raw/edge.csv.gz", "1,2\n3,x4\n", "the non-numeric value 'x4' in line 2, column 2"),
+        ("split/species/test.csv.gz", "5\nabc\n", "the non-numeric value 'abc' in line 2"),
+        ("raw/num-node-list.csv.gz", "300x\n", "the non-numeric value .300x. in line 1"),
+    ],
+)
+def test_non_numeric_files_are_named_with_the_line(fake_copy, name, content, problem):
+    path = fake_copy / "ogbn_proteins" / name
+    _gzip(path, content)
+    with pytest.raises(RuntimeError, match=f"file {path}: {problem}"):
+        load_ogbn_proteins(fake_copy)
+
+
+def test_edge_features_outside_zero_one_are_refused_at_load(fake_copy):
+    name = "raw/edge-feat.csv.gz"
+    feat = read_raw(fake_copy, name).astype(float)
+    feat[7, 2] = 1e30  # finite, but it overflows float32 arithmetic in the model
+    _rewrite(fake_copy, name, feat, float_format="%.6g")
+    path = fake_copy / "ogbn_proteins" / name
+    with pytest.raises(ValueError, match=f"{path}: out-of-range edge features \\(1e\\+30 at"):
+        load_ogbn_proteins(fake_copy)
+
+
+def test_a_processed_file_without_a_record_is_rebuilt_or_used_with_a_warning(fake_copy):
+    first, _ = load_ogbn_proteins(fake_copy)
+    stamp = fake_copy / "ogbn_proteins" / "processed" / "revgnn_edu_raw_files.json"
+    stamp.unlink()  # a processed file built by ogb itself, or elsewhere
+    with pytest.warns(UserWarning, match="nothing records which raw files it was built from"):
+        again, _ = load_ogbn_proteins(fake_copy)
+    assert stamp.exists() and torch.equal(again.y, first.y)
+    stamp.unlink()
+    (fake_copy / "ogbn_proteins" / "raw" / "node-label.csv.gz").unlink()  # cannot rebuild
+    with pytest.warns(UserWarning, match="as it is: .* \\(node-label.csv.gz missing\\)"):
+        kept, _ = load_ogbn_proteins(fake_copy)
+    assert torch.equal(kept.y, first.y)

@@ -1,17 +1,10 @@
 import pytest
 import torch
 
+from revgnn_edu.complexity import count_parameters as _count
+from revgnn_edu.data import NODE_INPUT_CHANNELS
 from revgnn_edu.models import ResGNN, RevGNN
-from revgnn_edu.models.presets import (
-    PRESETS,
-    PROTEINS_IN_CHANNELS,
-    ProteinsNodeEncoder,
-    build_model,
-)
-
-
-def _count(model):
-    return sum(p.numel() for p in model.parameters())
+from revgnn_edu.models.presets import PRESETS, ProteinsNodeEncoder, build_model, get_preset
 
 
 @pytest.mark.parametrize(
@@ -69,24 +62,28 @@ def test_shrunk_preset_runs_forward_and_backward():
     out = model(x, edge_index, torch.rand(60, 8))
     assert out.shape == (20, 5)
     out.sum().backward()
-    assert model.preset == "revgnn-deep" and model.num_layers == 3
+    assert isinstance(model.node_encoder, ProteinsNodeEncoder) and model.num_layers == 3
 
 
 def test_proteins_node_encoder_by_hand():
-    enc = ProteinsNodeEncoder(4)
-    x = torch.rand(3, PROTEINS_IN_CHANNELS)
+    enc = ProteinsNodeEncoder(NODE_INPUT_CHANNELS, 4)
+    x = torch.rand(3, NODE_INPUT_CHANNELS)
     by_hand = enc.lin(
         torch.cat([x[:, :8], x[:, 8:] @ enc.species.weight.t() + enc.species.bias], 1)
     )
     assert torch.allclose(enc(x), by_hand)
     assert _count(enc) == 8 * 8 + 8 + 16 * 4 + 4
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 16\), got \(3, 8\)"):
+        enc(torch.rand(3, 8))
+    with pytest.raises(ValueError, match=r"in_channels must be one of 16, got 12"):
+        ProteinsNodeEncoder(12, 4)
 
 
-def test_unknown_preset_lists_valid_names():
-    with pytest.raises(
-        ValueError, match="unknown preset 'revgnn-huge'; valid presets: revgnn-deep"
-    ):
-        build_model("revgnn-huge")
+@pytest.mark.parametrize("lookup", [build_model, get_preset])
+def test_unknown_preset_lists_valid_names(lookup):
+    names = r"'revgnn-deep', 'revgnn-wide', .*'deq-gnn-224'"
+    with pytest.raises(ValueError, match=f"preset must be one of {names}, got 'revgnn-huge'"):
+        lookup("revgnn-huge")
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -125,7 +122,7 @@ def test_every_preset_builds_shrunk_and_trains_a_step(preset):
     ],
 )
 def test_build_model_rejects_zero_and_negative_sizes(kwargs, match):
-    # 0 used to mean "the preset's value" (num_layers or spec.num_layers)
+    # None keeps the preset's value; 0 is an error, not "the preset's value"
     with pytest.raises(ValueError, match=match):
         build_model("revgnn-112-64", **kwargs)
 
@@ -167,7 +164,7 @@ def test_predict_preset_parameters_published_counts():
 
     assert predict_preset_parameters("revgnn-deep") == 20_031_384
     assert predict_preset_parameters("revgnn-wide") == 68_471_608
-    with pytest.raises(ValueError, match="unknown preset 'revgnn-huge'"):
+    with pytest.raises(ValueError, match="preset must be one of .* got 'revgnn-huge'"):
         predict_preset_parameters("revgnn-huge")
 
 
@@ -207,7 +204,7 @@ def _every_module():
         DEQGraphBlock(4),
         GroupReversible([GNNBlock(4), GNNBlock(4)]),
         DEQFixedPoint(DEQGraphBlock(4)),
-        ProteinsNodeEncoder(4),
+        ProteinsNodeEncoder(16, 4),
         SharedDropout(0.1),
     ]
 

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch_geometric.nn import GENConv
 
+from revgnn_edu.complexity import count_parameters
 from revgnn_edu.data import toy_graph
 from revgnn_edu.models import PlainGNN, ResGNN
 from revgnn_edu.nn import GNNBlock, ResBlock, make_conv
@@ -35,7 +36,7 @@ def test_gen_conv_matches_the_paper_settings():
     conv = make_conv("gen", 40, 40, edge_dim=80)
     assert isinstance(conv, GENConv) and str(conv) == "GENConv(40, 40, aggr=max)"
     # edge projection 80 -> 40 plus the MLP [40, 80, 40] with a LayerNorm: 6 g^2 + 8 g
-    assert sum(p.numel() for p in conv.parameters()) == 6 * 40**2 + 8 * 40
+    assert count_parameters(conv) == 6 * 40**2 + 8 * 40
     soft = make_conv("gen", 8, 8, aggr="softmax")
     assert soft.aggr_module.learn  # learnable temperature, as in DeeperGCN
 
@@ -81,9 +82,9 @@ def test_resgnn_bad_arguments(kwargs, match):
 
 def test_resgnn_bad_inputs(graph32):
     model = ResGNN(6, 8, 3, 2, edge_dim=4)
-    with pytest.raises(ValueError, match=r"x must have shape \(num_nodes, 6\), got \(30, 5\)"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 6\), got \(30, 5\)"):
         model(graph32.x[:, :5], graph32.edge_index, graph32.edge_attr)
     with pytest.raises(ValueError, match="edge_dim=4 but edge_attr is None"):
         model(graph32.x, graph32.edge_index)
-    with pytest.raises(ValueError, match="conv must be 'gen', 'gcn', 'sage' or a callable"):
+    with pytest.raises(ValueError, match="conv must be 'gen', 'gcn', 'sage', 'diff' or a callable"):
         make_conv("gat", 4, 4)

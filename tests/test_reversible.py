@@ -452,3 +452,271 @@ def test_batchnorm_statistics_are_updated_once_per_step(coupling_graph):
         torch.testing.assert_close(block.bn.running_var, block_ref.bn.running_var, rtol=0, atol=0)
     for p, p_ref in zip(layer.parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, p_ref.grad, rtol=1e-9, atol=1e-11)
+
+
+# -- every tensor a block reads gets its gradient (issue 16.1) --------------------------
+def _grads_both_ways(build, run):
+    """Gradients of ``run(model, leaves)`` w.r.t. the leaves and the model's parameters,
+    with memory_efficient=True and with ordinary autograd, on copies of one model."""
+    model = build()
+    results = []
+    for efficient in (True, False):
+        m = copy.deepcopy(model)
+        for layer in m.modules():
+            if isinstance(layer, GroupReversible):
+                layer.memory_efficient = efficient
+        torch.manual_seed(1)
+        leaves, loss = run(m)
+        loss.backward()
+        results.append([t.grad for t in leaves] + [p.grad for p in m.parameters()])
+    return results
+
+
+def _assert_same_grads(ours, ref):
+    assert len(ours) == len(ref)
+    for g, g_ref in zip(ours, ref):
+        assert g is not None and g_ref is not None
+        torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-11)
+
+
+class _H0Block(nn.Module):
+    """f(X, A, U, H0) = tanh(lin(X) + a * H0): a block with an initial-residual input."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.lin, self.a = nn.Linear(width, width), nn.Parameter(torch.tensor(0.7))
+        self.calls = []
+
+    def forward(self, x, edge_index, edge_attr=None, h0=None):
+        self.calls.append((edge_attr is not None, h0 is not None))
+        out = self.lin(x)
+        if edge_attr is not None:  # the mean edge feature of each node's out-edges
+            out = out + torch.zeros_like(out).index_add_(0, edge_index[0], edge_attr)
+        return torch.tanh(out + self.a * h0 if h0 is not None else out)
+
+
+def test_a_learnable_sparse_adjacency_gets_its_gradient(coupling_graph):
+    """Before: w.grad was None with memory_efficient=True (ordinary autograd: norm 0.66)."""
+    from revgnn_edu.models import RevGNN
+
+    n, ei = coupling_graph.num_nodes, coupling_graph.edge_index
+
+    def run(model):
+        x = coupling_graph.x[:, :6].clone().requires_grad_()
+        w = torch.rand(ei.size(1), dtype=torch.float64, requires_grad=True)
+        adj_t = torch.sparse_coo_tensor(ei.flip(0), w, (n, n))  # A^T, weights w
+        return [x, w], model(x, adj_t).pow(2).sum()
+
+    torch.manual_seed(0)
+    ours, ref = _grads_both_ways(lambda: RevGNN(6, 8, 3, 3, conv="sage").double(), run)
+    assert ref[1].norm() > 0.1  # w matters
+    _assert_same_grads(ours, ref)
+
+
+@pytest.mark.parametrize("num_groups", [2, 3])
+def test_extra_inputs_that_depend_on_x_get_their_gradients(coupling_graph, num_groups):
+    """An initial-residual input H0 and edge features, both computed from x: before,
+    neither could reach the blocks with a gradient."""
+    ei = coupling_graph.edge_index
+    width = D // num_groups
+
+    def build():
+        torch.manual_seed(0)
+        return nn.ModuleDict(
+            {
+                "enc": nn.Linear(D, width),
+                "edge": nn.Linear(2 * D, width),
+                "layers": nn.ModuleList(
+                    GroupReversible(lambda i: _H0Block(width), num_groups=num_groups)
+                    for _ in range(3)
+                ),
+            }
+        ).double()
+
+    def run(model):
+        x = coupling_graph.x.clone().requires_grad_()
+        h0 = model["enc"](x)  # H0 depends on x
+        e = model["edge"](torch.cat([x[ei[0]], x[ei[1]]], dim=1))  # so does edge_attr
+        h = x
+        for layer in model["layers"]:
+            h = layer(h, ei, e, h0)
+        return [x], h.pow(2).sum()
+
+    ours, ref = _grads_both_ways(build, run)
+    _assert_same_grads(ours, ref)
+
+
+def test_blocks_are_called_with_the_arguments_without_trailing_nones(coupling_graph):
+    x, ei, e = coupling_graph.x, coupling_graph.edge_index, coupling_graph.edge_attr
+    torch.manual_seed(0)
+    layer = GroupReversible(lambda i: _H0Block(D // 2), num_groups=2).double()
+    h0 = torch.randn(12, D // 2, dtype=torch.float64)
+    e = e[:, :1].expand(-1, D // 2)
+    for args, expected in [
+        ((ei,), (False, False)),
+        ((ei, None), (False, False)),
+        ((ei, e), (True, False)),
+        ((ei, None, h0), (False, True)),
+        ((ei, e, h0, None), (True, True)),
+    ]:
+        for block in layer.blocks:
+            block.calls.clear()
+        y = layer(x, *args)
+        assert all(block.calls == [expected] for block in layer.blocks)
+        torch.testing.assert_close(layer.inverse(y, *args), x, rtol=0, atol=1e-12)
+    with pytest.raises(TypeError):  # block(x, edge_index, None) is called: it has no 3rd arg
+        GroupReversible([GNNBlock(D // 2), GNNBlock(D // 2)]).double()(x, ei, None, h0)
+
+
+class _GateBlock(nn.Module):
+    """Multiplies by a gate it was not given: a closure or a plain attribute."""
+
+    def __init__(self, width, gate):
+        super().__init__()
+        self.lin = nn.Linear(width, width)
+        self.gate = gate  # a callable returning the gate, or a tensor
+
+    def forward(self, x, edge_index):
+        gate = self.gate() if callable(self.gate) else self.gate
+        return torch.tanh(self.lin(x)) * gate
+
+
+@pytest.mark.parametrize("how", ["closure over a tensor computed from x", "plain attribute"])
+def test_a_tensor_a_block_was_not_given_is_refused(coupling_graph, how):
+    """Before: no error, and the tensor (and x through it) silently got no gradient."""
+    x = coupling_graph.x.clone().requires_grad_()
+    if how == "plain attribute":
+        gate = torch.rand(D // 2, dtype=torch.float64, requires_grad=True)
+    else:
+        gate_of_x = torch.sigmoid(x[:, : D // 2])  # depends on x, built upstream
+        gate = lambda: gate_of_x  # noqa: E731
+    torch.manual_seed(0)
+    layer = GroupReversible([_GateBlock(D // 2, gate) for _ in range(2)]).double()
+    loss = layer(x, coupling_graph.edge_index).pow(2).sum()
+    with pytest.raises(RuntimeError, match=r"block 1 \(_GateBlock\) reads a tensor that requi"):
+        loss.backward()
+    layer.memory_efficient = False  # ordinary autograd: fine
+    layer(x, coupling_graph.edge_index).pow(2).sum().backward()
+    assert x.grad is not None
+
+
+# -- int32 indices (issue 16.6) ---------------------------------------------------------
+def test_int32_edge_index_is_refused_by_the_layer(graph32):
+    layer = GroupReversible(lambda i: GNNBlock(4), num_groups=2)
+    with pytest.raises(ValueError, match="edge_index must be an integer index of dtype torch.lo"):
+        layer(torch.randn(30, 8), graph32.edge_index.int())
+
+
+@pytest.mark.parametrize("memory_efficient", [True, False])
+def test_int32_edge_index_is_converted_by_the_model(graph32, memory_efficient):
+    """Before: NaN gradients in both modes (PyTorch's CPU backward of scatter_reduce
+    "amax" with a broadcast int32 index)."""
+    from revgnn_edu.models import RevGNN
+
+    grads = {}
+    for ei in (graph32.edge_index, graph32.edge_index.int()):
+        torch.manual_seed(0)
+        model = RevGNN(6, 8, 3, 2, edge_dim=4, memory_efficient=memory_efficient)
+        x = graph32.x.clone().requires_grad_()
+        model(x, ei, graph32.edge_attr).pow(2).sum().backward()
+        grads[ei.dtype] = [x.grad] + [p.grad for p in model.parameters()]
+    for g32, g64 in zip(grads[torch.int32], grads[torch.int64]):
+        assert torch.isfinite(g32).all()
+        torch.testing.assert_close(g32, g64, rtol=0, atol=0)
+
+
+# -- random generators a block holds (issue 16.5) ---------------------------------------
+class _OwnGeneratorDropout(nn.Module):
+    """tanh(lin(X)) with dropout drawn from a torch.Generator: its own attribute ``gen``,
+    or, with ``get_gen``, one captured in a closure."""
+
+    def __init__(self, width, gen=None, get_gen=None):
+        super().__init__()
+        self.lin, self.gen, self.get_gen = nn.Linear(width, width), gen, get_gen
+
+    def forward(self, x, edge_index):
+        gen = self.gen if self.get_gen is None else self.get_gen()
+        keep = torch.rand(x.shape, generator=gen, dtype=x.dtype) < 0.5
+        return torch.tanh(self.lin(x)) * keep * 2
+
+
+def test_a_generator_held_by_a_block_is_replayed(coupling_graph):
+    """Before: outputs identical, gradients 0.71-0.76 relative error."""
+    gen = torch.Generator()
+
+    def build():
+        torch.manual_seed(0)
+        return nn.ModuleList(
+            GroupReversible([_OwnGeneratorDropout(D // 2, gen) for _ in range(2)]) for _ in range(2)
+        ).double()
+
+    def run(layers):
+        gen = layers[0].blocks[0].gen  # (each copy of the model has its own)
+        gen.manual_seed(5)  # the same random numbers in both runs
+        x = coupling_graph.x.clone().requires_grad_()
+        h = x
+        for layer in layers:
+            h = layer(h, coupling_graph.edge_index)
+        h = h.pow(2).sum()
+        gen.manual_seed(123)  # drawn from in between: backward must put the state back
+        torch.rand(10, generator=gen)
+        return [x], h
+
+    ours, ref = _grads_both_ways(build, run)
+    _assert_same_grads(ours, ref)
+
+
+def test_a_generator_captured_in_a_closure_is_refused(coupling_graph):
+    gen = torch.Generator().manual_seed(0)
+    layer = GroupReversible([_OwnGeneratorDropout(D // 2, get_gen=lambda: gen) for _ in range(2)])
+    loss = layer.double()(coupling_graph.x, coupling_graph.edge_index).pow(2).sum()
+    with pytest.raises(RuntimeError, match=r"block 1 \(_OwnGeneratorDropout\) draws random num"):
+        loss.backward()
+
+
+# -- torch.compile (issue 16.4) ----------------------------------------------------------
+class _DropoutBlock(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.lin, self.drop = nn.Linear(width, width), nn.Dropout(0.5)
+
+    def forward(self, x, edge_index):
+        return self.drop(torch.tanh(self.lin(x)))
+
+
+@pytest.mark.slow  # compiles (about 3 s)
+def test_torch_compile_of_a_layer_with_dropout_blocks_gives_the_right_gradients():
+    """Before: the compiled forward drew its masks from the compiler's random numbers
+    and the recomputation from the default generator: gradients about 100% off."""
+    torch.manual_seed(0)
+    layer = GroupReversible([_DropoutBlock(4) for _ in range(2)])
+    reference = copy.deepcopy(layer)
+    reference.memory_efficient = False
+    x0, edge_index = torch.randn(6, 8), torch.randint(0, 6, (2, 10))
+    grads = []
+    for m in (torch.compile(layer), reference):
+        torch.manual_seed(1)
+        x = x0.clone().requires_grad_()
+        m(x, edge_index).pow(2).sum().backward()
+        grads.append([x.grad] + [p.grad for p in m.parameters()])
+    for g, g_ref in zip(*grads):
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # compiles (about 5 s)
+def test_compiled_blocks_inside_the_layer_are_replayed():
+    """The docstring's advice: compile the blocks, not the layer; their dropout masks
+    (drawn by the compiled code) are the same in the forward pass and the recomputation."""
+    torch.manual_seed(0)
+    block = torch.compile(_DropoutBlock(4))
+    blocks = [block, block]  # one compiled block in both groups: half the compile time
+    x0, edge_index = torch.randn(6, 8), torch.randint(0, 6, (2, 10))
+    grads = []
+    for efficient in (True, False):
+        block.zero_grad()
+        torch.manual_seed(1)
+        x = x0.clone().requires_grad_()
+        GroupReversible(blocks, memory_efficient=efficient)(x, edge_index).pow(2).sum().backward()
+        grads.append([x.grad] + [p.grad for p in block.parameters()])
+    for g, g_ref in zip(*grads):
+        torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-6)

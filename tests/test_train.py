@@ -1,11 +1,14 @@
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from revgnn_edu.data import make_fake_ogbn_proteins
 from revgnn_edu.train import (
     CHECKPOINT,
     METRICS,
@@ -24,13 +27,6 @@ SMALL = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def fake_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fake_proteins")
-    make_fake_ogbn_proteins(root, num_nodes=400, num_edges=4000, seed=0)
-    return root
-
-
 def _cfg(root, out, **kw):
     return TrainConfig(data_root=str(root), out=str(out), **{**SMALL, **kw})
 
@@ -41,7 +37,7 @@ def _comparable(rows):  # what a resumed run must reproduce
     ]
 
 
-def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
+def test_cli_trains_end_to_end(proteins_root, tmp_path, capsys):
     code = main(
         [
             "--preset",
@@ -51,7 +47,7 @@ def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
             "--hidden-channels",
             "8",
             "--data-root",
-            str(fake_root),
+            str(proteins_root),
             "--epochs",
             "2",
             "--out",
@@ -82,17 +78,17 @@ def test_cli_trains_end_to_end(fake_root, tmp_path, capsys):
     assert 0.0 <= many["test_rocauc"] <= 1.0
 
 
-def test_training_lowers_the_loss(fake_root, tmp_path):
-    train(_cfg(fake_root, tmp_path, epochs=6, lr=0.01), progress=False)
+def test_training_lowers_the_loss(proteins_root, tmp_path):
+    train(_cfg(proteins_root, tmp_path, epochs=6, lr=0.01), progress=False)
     losses = [r["loss"] for r in read_metrics(tmp_path)]
     assert losses[-1] < losses[0]
 
 
-def test_resumed_run_follows_the_uninterrupted_trajectory(fake_root, tmp_path):
+def test_resumed_run_follows_the_uninterrupted_trajectory(proteins_root, tmp_path):
     cfg = dict(epochs=4, overrides={"dropout": 0.2})
-    train(_cfg(fake_root, tmp_path / "full", **cfg), progress=False)
-    train(_cfg(fake_root, tmp_path / "cut", **{**cfg, "epochs": 2}), progress=False)
-    train(_cfg(fake_root, tmp_path / "cut", **cfg), resume=True, progress=False)
+    train(_cfg(proteins_root, tmp_path / "full", **cfg), progress=False)
+    train(_cfg(proteins_root, tmp_path / "cut", **{**cfg, "epochs": 2}), progress=False)
+    train(_cfg(proteins_root, tmp_path / "cut", **cfg), resume=True, progress=False)
     full = load_checkpoint(tmp_path / "full" / CHECKPOINT)
     cut = load_checkpoint(tmp_path / "cut" / CHECKPOINT)
     assert full["epoch"] == cut["epoch"] == 4
@@ -103,21 +99,21 @@ def test_resumed_run_follows_the_uninterrupted_trajectory(fake_root, tmp_path):
     )
 
 
-def test_resume_drops_log_lines_written_after_the_checkpoint(fake_root, tmp_path):
-    train(_cfg(fake_root, tmp_path, epochs=1), progress=False)
+def test_resume_drops_log_lines_written_after_the_checkpoint(proteins_root, tmp_path):
+    train(_cfg(proteins_root, tmp_path, epochs=1), progress=False)
     with open(tmp_path / METRICS, "a") as fh:  # a crash after logging epoch 2
         fh.write(json.dumps({"epoch": 2, "loss": 0.0}) + "\n")
-    train(_cfg(fake_root, tmp_path, epochs=2), resume=True, progress=False)
+    train(_cfg(proteins_root, tmp_path, epochs=2), resume=True, progress=False)
     assert [r["epoch"] for r in read_metrics(tmp_path)] == [1, 2]
     assert read_metrics(tmp_path)[1]["loss"] != 0.0
 
 
-def test_refuses_to_overwrite_a_run_without_resume(fake_root, tmp_path):
-    train(_cfg(fake_root, tmp_path, epochs=1), progress=False)
+def test_refuses_to_overwrite_a_run_without_resume(proteins_root, tmp_path):
+    train(_cfg(proteins_root, tmp_path, epochs=1), progress=False)
     with pytest.raises(FileExistsError, match="pass --resume"):
-        train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
+        train(_cfg(proteins_root, tmp_path, epochs=2), progress=False)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(_cfg(fake_root, tmp_path / "empty", epochs=2), resume=True, progress=False)
+        train(_cfg(proteins_root, tmp_path / "empty", epochs=2), resume=True, progress=False)
 
 
 def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
@@ -137,7 +133,7 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(
-    fake_root, tmp_path, monkeypatch
+    proteins_root, tmp_path, monkeypatch
 ):
     real = F.binary_cross_entropy_with_logits
     calls = []
@@ -149,12 +145,12 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(
 
     monkeypatch.setattr(F, "binary_cross_entropy_with_logits", nan_from_epoch_two)
     with pytest.raises(NonFiniteLossError, match="at epoch 2, step 0"):
-        train(_cfg(fake_root, tmp_path, epochs=3), progress=False)
+        train(_cfg(proteins_root, tmp_path, epochs=3), progress=False)
     assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
 
 
-def test_bfloat16_autocast_trains(fake_root, tmp_path, capsys):
-    summary = train(_cfg(fake_root, tmp_path, epochs=1, amp=True), progress=False)
+def test_bfloat16_autocast_trains(proteins_root, tmp_path, capsys):
+    summary = train(_cfg(proteins_root, tmp_path, epochs=1, amp=True), progress=False)
     # reversible layers rebuilt in bfloat16 drift with depth: the user is told
     assert "--amp recomputes the reversible layers' inputs in bfloat16" in capsys.readouterr().err
     assert summary["epochs_done"] == 1
@@ -164,11 +160,13 @@ def test_bfloat16_autocast_trains(fake_root, tmp_path, capsys):
 def test_unknown_preset_lists_the_valid_ones(capsys):
     assert main(["--preset", "revgnn-huge"]) == 2
     err = capsys.readouterr().err
-    assert "unknown preset 'revgnn-huge'" in err and "revgnn-deep" in err and "deq-gnn-224" in err
+    assert "preset must be one of 'revgnn-deep', " in err and "got 'revgnn-huge'" in err
+    assert "deq-gnn-224" in err
 
 
-def test_missing_dataset_file_is_named(tmp_path, capsys):
-    root = make_fake_ogbn_proteins(tmp_path / "data", num_nodes=100, num_edges=500, seed=1)
+def test_missing_dataset_file_is_named(proteins_root, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(proteins_root, root)
     missing = next(Path(root).rglob("edge.csv.gz"))
     missing.unlink()
     code = main(
@@ -194,9 +192,9 @@ def test_missing_dataset_file_is_named(tmp_path, capsys):
 
 # -- 3. --resume: fixed fields must match, changeable ones change and are logged --------
 def test_resume_refuses_a_different_architecture_listing_every_difference(
-    fake_root, tmp_path, capsys
+    proteins_root, tmp_path, capsys
 ):
-    train(_cfg(fake_root, tmp_path, epochs=1), progress=False)
+    train(_cfg(proteins_root, tmp_path, epochs=1), progress=False)
     code = main(
         [
             "--out",
@@ -217,8 +215,8 @@ def test_resume_refuses_a_different_architecture_listing_every_difference(
     assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1  # nothing trained
 
 
-def test_resume_changes_the_learning_rate_and_logs_it(fake_root, tmp_path):
-    train(_cfg(fake_root, tmp_path, epochs=1, lr=0.01), progress=False)
+def test_resume_changes_the_learning_rate_and_logs_it(proteins_root, tmp_path):
+    train(_cfg(proteins_root, tmp_path, epochs=1, lr=0.01), progress=False)
     # only the flags given change: data root, device, architecture come from the checkpoint
     assert (
         main(
@@ -239,12 +237,17 @@ def test_resume_changes_the_learning_rate_and_logs_it(fake_root, tmp_path):
 @pytest.mark.parametrize(
     "flag,value,message",
     [
-        ("--num-layers", "0", "num_layers must be a positive integer, got 0"),
-        ("--hidden-channels", "-8", "hidden_channels must be a positive integer, got -8"),
+        ("--num-layers", "0", "num_layers must be an integer in 1..100000, got 0"),
+        ("--num-layers", str(2**70), "num_layers must be an integer in 1..100000, got 1180"),
+        ("--hidden-channels", "-8", "hidden_channels must be an integer in 1..65536, got -8"),
         ("--epochs", "0", "epochs must be a positive integer, got 0"),
         ("--lr", "1e38", "lr must be in (0, 1]"),
         ("--lr", "nan", "lr must be a positive finite number, got nan"),
         ("--num-parts", "two", "expected an integer, got 'two'"),
+        ("--seed", "1000000000000000", "seed must be an integer in 0..4294967295"),
+        ("--seed", "-1", "seed must be an integer in 0..4294967295"),
+        ("--out", "", "out must be a non-empty string, got ''"),
+        ("--dist-timeout", "0", "dist_timeout must be a positive finite number, got 0.0"),
     ],
 )
 def test_bad_numbers_are_rejected_by_the_command_line(flag, value, message, capsys):
@@ -253,7 +256,9 @@ def test_bad_numbers_are_rejected_by_the_command_line(flag, value, message, caps
 
 
 def test_bad_numbers_are_rejected_by_the_config(tmp_path):
-    with pytest.raises(ValueError, match="hidden_channels must be a positive integer, got 0"):
+    with pytest.raises(
+        ValueError, match=r"hidden_channels must be an integer in 1\.\.65536, got 0"
+    ):
         train(TrainConfig(out=str(tmp_path), hidden_channels=0), progress=False)
     assert not any(tmp_path.iterdir())  # refused before touching the folder
 
@@ -269,7 +274,7 @@ def test_every_config_field_but_overrides_is_a_flag():
 
 
 # -- 9. messages that say what happened ------------------------------------------------
-def test_nan_in_the_first_epoch_does_not_claim_a_checkpoint(fake_root, tmp_path, monkeypatch):
+def test_nan_in_the_first_epoch_does_not_claim_a_checkpoint(proteins_root, tmp_path, monkeypatch):
     real = F.binary_cross_entropy_with_logits
     monkeypatch.setattr(
         F,
@@ -277,17 +282,17 @@ def test_nan_in_the_first_epoch_does_not_claim_a_checkpoint(fake_root, tmp_path,
         lambda logits, target: real(logits, target) * float("nan"),
     )
     with pytest.raises(NonFiniteLossError) as err:
-        train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
+        train(_cfg(proteins_root, tmp_path, epochs=2), progress=False)
     assert "at epoch 1, step 0" in str(err.value) and "No checkpoint was written yet" in str(
         err.value
     )
     assert "epoch 0" not in str(err.value) and not (tmp_path / CHECKPOINT).exists()
 
 
-def test_nan_first_seen_in_evaluation_names_the_epoch(fake_root, tmp_path, monkeypatch):
-    import revgnn_edu.train.loop as loop
+def test_nan_first_seen_in_evaluation_names_the_epoch(proteins_root, tmp_path, monkeypatch):
+    import revgnn_edu.train.evaluation as evaluation
 
-    real = loop.multi_view_predict
+    real = evaluation.multi_view_predict
     calls = []
 
     def nan_in_second_evaluation(*args, **kwargs):
@@ -295,14 +300,14 @@ def test_nan_first_seen_in_evaluation_names_the_epoch(fake_root, tmp_path, monke
         pred = real(*args, **kwargs)
         return pred * float("nan") if len(calls) == 2 else pred
 
-    monkeypatch.setattr(loop, "multi_view_predict", nan_in_second_evaluation)
+    monkeypatch.setattr(evaluation, "multi_view_predict", nan_in_second_evaluation)
     with pytest.raises(NonFiniteLossError, match="evaluating epoch 2") as err:
-        train(_cfg(fake_root, tmp_path, epochs=3), progress=False)
+        train(_cfg(proteins_root, tmp_path, epochs=3), progress=False)
     assert f"checkpoint of epoch 1 ({tmp_path / CHECKPOINT}) is intact" in str(err.value)
     assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
 
 
-def test_the_nan_advice_works(fake_root, tmp_path, monkeypatch):
+def test_the_nan_advice_works(proteins_root, tmp_path, monkeypatch):
     real = F.binary_cross_entropy_with_logits
     calls = []
 
@@ -312,14 +317,14 @@ def test_the_nan_advice_works(fake_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(F, "binary_cross_entropy_with_logits", nan_in_epoch_two)
     with pytest.raises(NonFiniteLossError, match="--resume and a lower --lr"):
-        train(_cfg(fake_root, tmp_path, epochs=2), progress=False)
-    train(_cfg(fake_root, tmp_path, epochs=2, lr=1e-4), resume=True, progress=False)
+        train(_cfg(proteins_root, tmp_path, epochs=2), progress=False)
+    train(_cfg(proteins_root, tmp_path, epochs=2, lr=1e-4), resume=True, progress=False)
     assert read_metrics(tmp_path)[1]["config_changes"] == {"lr": [1e-3, 1e-4]}
 
 
 # -- 11. DEQ: every solve is counted and logged --------------------------------------
 def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(
-    fake_root, tmp_path, capsys
+    proteins_root, tmp_path, capsys
 ):
     code = main(
         [
@@ -330,7 +335,7 @@ def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(
             "--hidden-channels",
             "8",
             "--data-root",
-            str(fake_root),
+            str(proteins_root),
             "--epochs",
             "2",
             "--out",
@@ -357,3 +362,72 @@ def test_deq_solver_statistics_are_logged_and_non_convergence_is_visible(
     assert summary["deq_solves"] == 12 and summary["deq_unconverged_solves"] == logged
     assert logged > 2  # two iterations cannot reach tol 1e-4: more than Python would warn
     assert f"warning: {logged} of 12 DEQ solves did not reach their tolerance" in captured.err
+
+
+# -- 12. settings checked before anything runs -------------------------------------------
+def _small_cli(root, out, *extra):
+    return [
+        *("--data-root", str(root), "--out", str(out), "--num-layers", "1"),
+        *("--hidden-channels", "8", "--device", "cpu", "--num-parts", "2", "--no-progress"),
+        *extra,
+    ]
+
+
+def test_an_empty_out_is_refused_and_the_current_folder_untouched(
+    proteins_root, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "best.pt").write_text("somebody's file")
+    assert main(_small_cli(proteins_root, "", "--epochs", "1")) == 2
+    assert "out must be a non-empty string, got ''" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["best.pt"]
+    with pytest.raises(ValueError, match="out must be a non-empty string"):
+        train(_cfg(proteins_root, "", epochs=1), progress=False)
+    assert os.listdir(tmp_path) == ["best.pt"]
+
+
+def test_a_seed_out_of_range_is_refused_before_training(proteins_root, tmp_path):
+    with pytest.raises(ValueError, match=r"seed must be an integer in 0\.\.4294967295"):
+        train(_cfg(proteins_root, tmp_path, epochs=1, seed=10**15), progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_more_parts_than_nodes_names_the_flag(proteins_root, tmp_path, capsys):
+    assert main(_small_cli(proteins_root, tmp_path, "--epochs", "1", "--eval-parts", "500")) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: --eval-parts 500 is more than the 300 nodes of the dataset: each part needs "
+        "at least one node"
+    )
+
+
+def test_torchrun_asking_for_cuda_without_cuda_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    env = dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="9")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--device", "cuda", "--out", str(tmp_path / "run"), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --device cuda was asked for but CUDA is not available"
+
+
+# -- 13. a resumed run sees the dataset it was trained on -------------------------------
+def test_resume_refuses_another_dataset_of_the_same_size(fake_proteins, tmp_path, capsys):
+    train(_cfg(fake_proteins(), tmp_path, epochs=1), progress=False)
+    other = fake_proteins(seed=1)  # the same counts, other content
+    args = ["--out", str(tmp_path), "--resume", "--epochs", "2", "--data-root", str(other)]
+    assert main([*args, "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: the dataset in {other} (") and err.count("'crc32'") == 2
+    assert f"is not the one {tmp_path / CHECKPOINT} was trained on" in err
+    assert load_checkpoint(tmp_path / CHECKPOINT)["epoch"] == 1
+
+
+def test_the_trainer_draws_with_matplotlib_only_when_it_plots():
+    code = "import sys, revgnn_edu.train.loop; print('matplotlib' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env
+    )
+    assert result.stdout.strip() == "False", result.stderr

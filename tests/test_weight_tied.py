@@ -5,15 +5,12 @@ import copy
 import pytest
 import torch
 
+from revgnn_edu.complexity import count_parameters as count
 from revgnn_edu.complexity import measure_activation_bytes
 from revgnn_edu.data import random_graph
 from revgnn_edu.models import ResGNN
 from revgnn_edu.models.revgnn import RevGNN
 from revgnn_edu.models.weight_tied import WTResGNN, WTRevGNN
-
-
-def count(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("cls", [WTResGNN, WTRevGNN])

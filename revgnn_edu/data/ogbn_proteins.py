@@ -23,19 +23,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 import shutil
 import warnings
-import zlib
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
+from .ogbn_proteins_facts import (
+    NAME,
+    NODE_INPUT_CHANNELS,
+    NUM_EDGE_FEATURES,
+    NUM_SPECIES,
+    NUM_TASKS,
+    SPECIES_TAXONOMY_IDS,
+)
 from .paths import data_root
 
 __all__ = [
@@ -54,18 +59,6 @@ __all__ = [
     "load_ogbn_proteins",
 ]
 
-NAME = "ogbn-proteins"
-NUM_TASKS = 112
-NUM_EDGE_FEATURES = 8
-
-#: NCBI taxonomy ids of the 8 species in ogbn-proteins, in ascending order; a node's
-#: species index is the position of its id here: A. thaliana (3702), S. cerevisiae
-#: (4932), C. elegans (6239), D. melanogaster (7227), D. rerio (7955), H. sapiens
-#: (9606), M. musculus (10090), E. coli (511145).
-SPECIES_TAXONOMY_IDS = (3702, 4932, 6239, 7227, 7955, 9606, 10090, 511145)
-NUM_SPECIES = len(SPECIES_TAXONOMY_IDS)
-#: Columns of the model input: the aggregated edge features, then the species one-hot.
-NODE_INPUT_CHANNELS = NUM_EDGE_FEATURES + NUM_SPECIES
 
 _URL = "http://snap.stanford.edu/ogb/data/nodeproppred/proteins.zip"
 _RELEASE_FILE = "RELEASE_v1.txt"  # ogb asks interactively to re-download without it
@@ -235,52 +228,8 @@ def mean_rocauc(y_pred: Tensor, y_true: Tensor, index: Tensor | None = None) -> 
 
 
 # ---------------------------------------------------------------------------------------
-# Loading
+# Loading (the files, the processed cache and their checks: revgnn_edu.data.proteins_files)
 # ---------------------------------------------------------------------------------------
-
-
-def _missing_files_message(root: Path, dataset_dir: Path, missing: list[Path]) -> str:
-    names = "\n".join(f"  {p}" for p in missing)
-    return (
-        f"ogbn-proteins files not found:\n{names}\n"
-        f"Looked in root {root} (the root argument, else $REVGNN_EDU_DATA, else "
-        f"~/.cache/revgnn_edu). load_ogbn_proteins downloads only into a folder "
-        f"without any ogbn-proteins files. Without internet, download {_URL}, unzip it "
-        f"and rename the folder 'proteins' to "
-        f"'{dataset_dir.name}' (or let ogb do it: "
-        f"PygNodePropPredDataset('ogbn-proteins', root=...)), then copy that folder into "
-        f"{root} or point REVGNN_EDU_DATA at its parent. For a small stand-in, use "
-        f"make_fake_ogbn_proteins(root)."
-    )
-
-
-def _holds_files(folder: Path) -> bool:
-    """Whether ``folder`` exists and holds at least one file (in any subfolder)."""
-    return folder.exists() and any(p.is_file() for p in folder.rglob("*"))
-
-
-def _first_unreadable(paths: list[Path]) -> tuple[Path, Exception] | None:
-    # Reads each csv.gz file in full; used only after a load failed, to name the culprit.
-    for path in paths:
-        try:
-            frame = pd.read_csv(path, compression="gzip", header=None)
-            if frame.empty:
-                raise ValueError("file has no rows")
-            if frame.isna().to_numpy().any():
-                raise ValueError("file has empty or non-numeric fields")
-        except (OSError, EOFError, zlib.error, ValueError, pd.errors.ParserError) as err:
-            return path, err
-    return None
-
-
-@contextlib.contextmanager
-def _quiet(verbose: bool):
-    # ogb prints progress messages and tqdm bars while processing the raw files.
-    if verbose:
-        yield
-        return
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
 
 
 def load_ogbn_proteins(
@@ -292,13 +241,16 @@ def load_ogbn_proteins(
     r"""Loads ogbn-proteins through ogb and builds the paper's node inputs.
 
     The first call processes ogb's raw files into ``processed/geometric_data_processed.pt``
-    (minutes for the real dataset); later calls read that file. When the dataset folder
-    holds no files and ``download`` is set, ogb downloads it (216 MB; a failed download
-    leaves no folder behind, so the next call tries again); a failed download, or a
-    folder with some files missing, raises :class:`FileNotFoundError` naming the files
-    and how to provide them; unreadable files raise :class:`RuntimeError` naming the
-    file; files that disagree with each other (label rows, split ids out of range or
-    overlapping, NaN edge features) raise :class:`ValueError` naming the file.
+    (minutes for the real dataset); later calls read that file while the raw files are
+    the ones it was built from (same size and content checksum), and rebuild it, with a
+    warning, when they changed. When the dataset folder holds no files and ``download``
+    is set, ogb downloads it (216 MB; a failed download leaves no folder behind, so the
+    next call tries again); a failed download, or a folder with some files missing,
+    raises :class:`FileNotFoundError` naming the files and how to provide them;
+    unreadable or non-numeric files raise :class:`RuntimeError` naming the file and the
+    line; files that disagree with each other (label rows, split ids out of range or
+    overlapping, edge features outside :math:`[0, 1]`) raise :class:`ValueError`
+    naming the file.
 
     Args:
         root (str or Path, optional): Folder holding ``ogbn_proteins/`` (ogb's layout).
@@ -318,7 +270,14 @@ def load_ogbn_proteins(
         :math:`(E, 8)`, ``y`` :math:`(N, 112)` float 0/1 labels; ``split_idx`` maps
         ``"train"``, ``"valid"``, ``"test"`` to node indices (the species split).
     """
-    from ogb.nodeproppred import PygNodePropPredDataset
+    from .proteins_files import (
+        check_consistent,
+        first_unreadable,
+        holds_files,
+        missing_files_message,
+        open_dataset,
+        processed_dataset,
+    )
 
     root = data_root(root)
     dataset_dir = _dataset_dir(root)
@@ -332,57 +291,43 @@ def load_ogbn_proteins(
     # first two raw files even when the processed file exists.
     needed = [dataset_dir / _RELEASE_FILE] + splits + (raw[:2] if processed.exists() else raw)
     missing = [p for p in needed if not p.exists()]
-    if missing and download and not _holds_files(dataset_dir):
+    if missing and download and not holds_files(dataset_dir):
         # a fresh root, or the empty folders a failed download left: (re)try it
         if dataset_dir.exists():
             shutil.rmtree(dataset_dir)
         try:  # ogb downloads, unzips and processes (progress shown)
-            with ogb_safe_load():
-                PygNodePropPredDataset(NAME, root=str(root))
+            open_dataset(root, verbose=True)
         except Exception as err:
-            if dataset_dir.exists() and not _holds_files(dataset_dir):
+            if dataset_dir.exists() and not holds_files(dataset_dir):
                 shutil.rmtree(dataset_dir)  # so that the next call tries again
             raise FileNotFoundError(
                 f"downloading ogbn-proteins into {root} failed ({err}).\n"
-                + _missing_files_message(root, dataset_dir, missing)
+                + missing_files_message(root, dataset_dir, missing)
             ) from err
         missing = [p for p in needed if not p.exists()]
     if missing:
-        raise FileNotFoundError(_missing_files_message(root, dataset_dir, missing))
+        raise FileNotFoundError(missing_files_message(root, dataset_dir, missing))
 
-    had_processed = processed.exists()
-    try:
-        with _quiet(verbose), ogb_safe_load():
-            dataset = PygNodePropPredDataset(NAME, root=str(root))
-    except Exception as err:
-        if had_processed:
-            raise RuntimeError(
-                f"could not read the processed ogbn-proteins file {processed} ({err!r}); "
-                f"delete it to rebuild it from the raw files"
-            ) from err
-        culprit = _first_unreadable(raw)
-        if culprit is not None:
-            raise RuntimeError(
-                f"could not read ogbn-proteins raw file {culprit[0]}: {culprit[1]}"
-            ) from err
-        raise RuntimeError(
-            f"could not process the ogbn-proteins raw files in {dataset_dir / 'raw'} ({err!r})"
-        ) from err
-
+    dataset = processed_dataset(root, dataset_dir, raw, verbose)
     try:
         with ogb_safe_load(), warnings.catch_warnings():
             # ogb wraps read-only pandas arrays; harmless here, the indices are copied.
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             split_idx = dataset.get_idx_split()
     except Exception as err:
-        culprit = _first_unreadable(splits)
-        where = culprit[0] if culprit is not None else splits[0].parent
-        raise RuntimeError(f"could not read ogbn-proteins split file {where}: {err!r}") from err
+        culprit = first_unreadable(splits)
+        if culprit is None:
+            raise RuntimeError(
+                f"could not read the ogbn-proteins split files in {splits[0].parent}: {err!r}"
+            ) from err
+        raise RuntimeError(
+            f"could not read ogbn-proteins split file {culprit[0]}: {culprit[1]}"
+        ) from err
 
     graph = dataset[0]
     num_nodes = int(graph.num_nodes)
     edge_attr = graph.edge_attr.float()
-    _check_consistent(graph, edge_attr, split_idx, dataset_dir, processed)
+    check_consistent(graph, edge_attr, split_idx, dataset_dir, processed)
     try:
         species = species_to_index(graph.node_species)
     except ValueError as err:
@@ -396,85 +341,3 @@ def load_ogbn_proteins(
         num_nodes=num_nodes,
     )
     return data, split_idx
-
-
-def _check_consistent(
-    graph, edge_attr: Tensor, split_idx: dict, dataset_dir: Path, processed: Path
-) -> None:
-    """Check once, at load time, that the files agree with each other.
-
-    Inconsistent files would otherwise load and fail much later (an ``IndexError`` in
-    an epoch, a NaN loss) or silently leak test nodes into training.
-    """
-    raw = dataset_dir / "raw"
-    split_dir = dataset_dir / "split" / "species"
-    also = f" (read through {processed}: after fixing the raw file, delete it to rebuild it)"
-
-    def fail(path: Path, problem: str):
-        cached = also if path.parent == raw else ""  # ogb reads the splits every time
-        raise ValueError(f"ogbn-proteins file {path}: {problem}{cached}")
-
-    num_nodes = int(graph.num_nodes)
-    counts = f"num_nodes={num_nodes} (from {raw / 'num-node-list.csv.gz'})"
-    y = graph.y
-    if y is None or y.dim() != 2 or y.size(0) != num_nodes or y.size(1) != NUM_TASKS:
-        shape = None if y is None else tuple(y.shape)
-        fail(
-            raw / "node-label.csv.gz",
-            f"labels of shape {shape}, expected ({num_nodes}, {NUM_TASKS}) for {counts}",
-        )
-    if bool(((y != 0) & (y != 1)).any()):
-        fail(raw / "node-label.csv.gz", "labels other than 0 and 1")
-    if graph.node_species.numel() != num_nodes:
-        fail(
-            raw / "node_species.csv.gz",
-            f"{graph.node_species.numel()} rows, expected one per node for {counts}",
-        )
-    edge_index = graph.edge_index
-    if edge_index.numel():
-        low, high = (int(v) for v in torch.aminmax(edge_index))
-        if low < 0 or high >= num_nodes:
-            fail(
-                raw / "edge.csv.gz",
-                f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}",
-            )
-    if (
-        edge_attr.dim() != 2
-        or edge_attr.size(1) != NUM_EDGE_FEATURES
-        or edge_attr.size(0) != edge_index.size(1)
-    ):
-        fail(
-            raw / "edge-feat.csv.gz",
-            f"edge features of shape {tuple(edge_attr.shape)}, expected "
-            f"({edge_index.size(1)}, {NUM_EDGE_FEATURES}), one row per edge",
-        )
-    for start in range(0, edge_attr.size(0), 1 << 22):  # chunks: no 79M x 8 temporary
-        chunk = edge_attr[start : start + (1 << 22)]
-        bad = ~torch.isfinite(chunk)
-        if bool(bad.any()):
-            row = start + int(bad.any(1).nonzero()[0])
-            fail(
-                raw / "edge-feat.csv.gz",
-                f"NaN or infinite edge features (first at directed edge {row})",
-            )
-    seen = torch.zeros(num_nodes, dtype=torch.uint8)
-    for code, name in enumerate(("train", "valid", "test"), 1):
-        idx = split_idx.get(name)
-        path = split_dir / f"{name}.csv.gz"
-        if idx is None or idx.numel() == 0:
-            fail(path, f"the {name} split is empty")
-        low, high = (int(v) for v in torch.aminmax(idx))
-        if low < 0 or high >= num_nodes:
-            fail(path, f"node ids in {low}..{high}, expected 0..{num_nodes - 1} for {counts}")
-        if idx.unique().numel() != idx.numel():
-            fail(path, f"the {name} split lists some nodes twice")
-        earlier = seen[idx]
-        if bool(earlier.any()):
-            other = ("train", "valid", "test")[int(earlier.max()) - 1]
-            both = int((earlier > 0).sum())
-            fail(
-                path,
-                f"{both} nodes of the {name} split are also in the {other} split "
-                f"({split_dir / (other + '.csv.gz')}); the splits must not overlap",
-            )
-        seen[idx] = code

@@ -7,10 +7,9 @@ about 1/10, so one epoch sees about a tenth of the 79M edges. At test time predi
 are averaged over several random partitions ("views").
 
 Everything here is a handful of array operations, with no Python loop over nodes or
-edges: one pass over the edges yields all parts' subgraphs. On ogbn-proteins' size
-(79M edges), one epoch's 10 subgraphs take about 0.7 s on two CPU cores, against about
-5 s for PyG's RandomNodeLoader, which scans all edges once per part
-(benchmarks/bench_partition.py).
+edges: one pass over the edges yields all parts' subgraphs, where PyG's
+RandomNodeLoader scans all edges once per part; benchmarks/bench_partition.py times
+the two side by side at ogbn-proteins' size.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..checks import edge_rows, int_in_range, positive_int
 
 
 class Subgraph(NamedTuple):
@@ -44,10 +45,7 @@ class Subgraph(NamedTuple):
 
 
 def _check_num_parts(num_nodes: int, num_parts: int) -> None:
-    if num_nodes < 1:
-        raise ValueError(f"num_nodes must be at least 1, got {num_nodes}")
-    if not 1 <= num_parts <= num_nodes:
-        raise ValueError(f"num_parts must be between 1 and num_nodes={num_nodes}, got {num_parts}")
+    int_in_range("num_parts", num_parts, 1, positive_int("num_nodes", num_nodes), "num_nodes")
 
 
 def random_partition(
@@ -142,10 +140,8 @@ def induced_subgraphs(
 
 
 def _check_edge_attr(edge_index: Tensor, edge_attr: Tensor | None) -> None:
-    if edge_attr is not None and edge_attr.size(0) != edge_index.size(1):
-        raise ValueError(
-            f"edge_attr has {edge_attr.size(0)} rows but edge_index has {edge_index.size(1)} edges"
-        )
+    if edge_attr is not None:
+        edge_rows(edge_attr, edge_index)
 
 
 def _gather_rows(src: Tensor, index: np.ndarray) -> Tensor:
@@ -346,8 +342,7 @@ def multi_view_predict(
     Shapes:
         - **output:** :math:`(N, C)`, with :math:`C` the width of ``predict_fn``'s output
     """
-    if num_views < 1:
-        raise ValueError(f"num_views must be at least 1, got {num_views}")
+    positive_int("num_views", num_views)
     if isinstance(data, RandomPartitionLoader):
         loader = data
     else:

@@ -2,36 +2,75 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
-from ..checks import positive_int, probability
-from ..nn.blocks import check_edge_attr, check_features, reset_parameters_of
+from ..checks import (
+    check_edge_attr,
+    check_edge_index,
+    check_features,
+    model_sizes,
+    positive_int,
+    probability,
+)
+from ..nn.blocks import reset_parameters_of
 
-__all__ = ["DeepGNN"]
+__all__ = ["GNNBase", "DeepGNN"]
 
 
-class DeepGNN(nn.Module):
-    """Encoder -> deep body -> head. Subclasses build the body's layers with the
-    :meth:`make_layer` hook (or override :meth:`body`).
-
-    .. math::
-        H^{(0)} = X W_{in}, \\quad U' = U W_{e}, \\quad
-        H^{(L)} = \\mathrm{body}(H^{(0)}, A, U'), \\quad
-        Y = \\mathrm{Lin}(\\mathrm{drop}(\\mathrm{ReLU}(\\mathrm{LN}(H^{(L)}))))
-
-    Every model of the course has this constructor: the four sizes positional,
-    everything after ``num_layers`` keyword-only (as PyG's ``BasicGNN``).
+class GNNBase(nn.Module):
+    """The constructor every model of the course shares (as PyG's ``BasicGNN``): the
+    four sizes, positional or by name, each a positive integer (checked here, once).
 
     Args:
-        in_channels (int): node input size.
-        hidden_channels (int): width :math:`D` of the body.
-        out_channels (int): output size (classes or tasks).
-        num_layers (int): depth :math:`L` of the body.
-        edge_dim (int, optional): edge feature size; edge features are encoded to
-            ``edge_channels`` once and shared by all layers. Without it the model
-            takes no edge features. (default: :obj:`None`)
-        dropout (float, optional): dropout probability. (default: :obj:`0.0`)
-        edge_channels (int, optional): size of encoded edge features (default: ``D``).
+        in_channels (int): node input size :math:`F_{in}`.
+        hidden_channels (int): width :math:`D`.
+        out_channels (int): output size :math:`F_{out}` (classes or tasks).
+        num_layers (int): depth :math:`L`.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int):
+        super().__init__()
+        sizes = model_sizes(in_channels, hidden_channels, out_channels, num_layers)
+        self.in_channels, self.hidden_channels, self.out_channels, self.num_layers = sizes
+
+    def reset_parameters(self) -> None:
+        """Re-initialize every parameter."""
+        reset_parameters_of(self)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
+            f"num_layers={self.num_layers}"
+        )
+
+
+class DeepGNN(GNNBase):
+    r"""Encoder -> deep body -> head, the frame of every deep model of the course.
+
+    .. math::
+        H^{(0)} = \mathrm{enc}(X), \quad U' = U W_{e}, \quad
+        H^{(L)} = \mathrm{body}(H^{(0)}, A, U'), \quad
+        Y = \mathrm{Lin}(\mathrm{drop}(\mathrm{ReLU}(\mathrm{LN}(H^{(L)}))))
+
+    The four sizes are :class:`GNNBase`'s, everything after them keyword-only. A
+    subclass declares only its own arguments, passes the others on (``*args,
+    **kwargs``), and defines its body with one hook, :meth:`make_layer`, called by
+    :meth:`build_layers` at the end of its constructor (or it overrides :meth:`body`).
+
+    Args:
+        in_channels, hidden_channels, out_channels, num_layers: see :class:`GNNBase`
+            (:math:`D` is the width of the body, :math:`L` its depth).
+        edge_dim (int, optional): edge feature size :math:`F_e`; the edge features are
+            encoded once, :math:`F_e \to D`, and shared by all layers. Without it the
+            model takes no edge features. (default: :obj:`None`)
+        dropout (float, optional): dropout probability, in the body and before the
+            head. (default: :obj:`0.0`)
+        node_encoder (callable, optional): the node encoder's constructor, called as
+            ``node_encoder(in_channels, hidden_channels)``, e.g.
+            :class:`~revgnn_edu.models.presets.ProteinsNodeEncoder`.
+            (default: :class:`torch.nn.Linear`)
 
     Attributes:
         family (str): the model family's name in the paper's Table 1 (``"RevGNN"``).
@@ -39,7 +78,7 @@ class DeepGNN(nn.Module):
 
     Shapes:
         - **input:** x :math:`(N, F_{in})`, edge_index :math:`(2, E)`,
-          edge_attr :math:`(E, edge\\_dim)` (exactly when built with ``edge_dim``)
+          edge_attr :math:`(E, F_e)` (exactly when built with ``edge_dim``)
         - **output:** :math:`(N, F_{out})`
     """
 
@@ -48,73 +87,64 @@ class DeepGNN(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
+        *args,
         edge_dim: int | None = None,
         dropout: float = 0.0,
-        edge_channels: int | None = None,
+        node_encoder: Callable[[int, int], nn.Module] = nn.Linear,
+        **kwargs,
     ):
-        super().__init__()
-        self.in_channels = positive_int("in_channels", in_channels)
-        self.hidden_channels = positive_int("hidden_channels", hidden_channels)
-        self.out_channels = positive_int("out_channels", out_channels)
-        self.num_layers = positive_int("num_layers", num_layers)
+        super().__init__(*args, **kwargs)  # the four sizes
+        D = self.hidden_channels
         self.dropout = probability("dropout", dropout)
         self.edge_dim = None if edge_dim is None else positive_int("edge_dim", edge_dim)
-        self.node_encoder = nn.Linear(in_channels, hidden_channels)
-        self.edge_encoder = None
-        if edge_dim is not None:
-            self.edge_encoder = nn.Linear(edge_dim, edge_channels or hidden_channels)
-        # set by models whose blocks fold the edge encoder into their own projection
-        self.fold_edge_encoder = False
-        self.head_norm = nn.LayerNorm(hidden_channels)
+        self.node_encoder = node_encoder(self.in_channels, D)
+        self.edge_encoder = None if edge_dim is None else nn.Linear(edge_dim, D)
+        self.head_norm = nn.LayerNorm(D)
         self.head_dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_channels, out_channels)
+        self.head = nn.Linear(D, self.out_channels)
         self.layers = nn.ModuleList()  # filled by build_layers() from make_layer(l)
         self.layer_order: list[int] = []  # layer l of the body is layers[layer_order[l]]
 
-    # -- the body ----------------------------------------------------------------------
-    def make_layer(self, l: int) -> nn.Module:
-        """The hook that defines a model: return the body's layer :math:`l`
-        (``0 <= l < num_layers``). Returning a module already returned for an earlier
-        layer applies the same weights again (weight tying)."""
-        raise NotImplementedError(f"{type(self).__name__} must define make_layer(l)")
+    @property
+    def layer_edge_dim(self) -> int | None:
+        """Width of the edge features the body's layers receive: the edge encoder's
+        output :math:`D`, or :obj:`None` for a model without edge features."""
+        return None if self.edge_encoder is None else self.edge_encoder.out_features
 
-    def build_layers(self) -> None:
-        """Call :meth:`make_layer` for every layer; a module returned for several
-        layers is registered once and applied at each of them."""
+    # -- the body ----------------------------------------------------------------------
+    def make_layer(self, l: int, **kwargs) -> nn.Module:
+        """The hook that defines a model: return the body's layer :math:`l`
+        (``0 <= l < num_layers``), built with the settings ``kwargs`` that the
+        constructor passed to :meth:`build_layers`. Returning a module already returned
+        for an earlier layer applies the same weights again (weight tying)."""
+        raise NotImplementedError(f"{type(self).__name__} must define make_layer(l, ...)")
+
+    def build_layers(self, **kwargs) -> None:
+        """Call :meth:`make_layer` ``(l, **kwargs)`` for every layer; a module returned
+        for several layers is registered once and applied at each of them."""
         index: dict[int, int] = {}
         for l in range(self.num_layers):
-            layer = self.make_layer(l)
+            layer = self.make_layer(l, **kwargs)
             if id(layer) not in index:
                 index[id(layer)] = len(self.layers)
                 self.layers.append(layer)
             self.layer_order.append(index[id(layer)])
+
+    def encode_edges(self, edge_attr: Tensor | None) -> Tensor | None:
+        """:math:`U' = U W_e`, once per forward pass and shared by all layers."""
+        return None if self.edge_encoder is None else self.edge_encoder(edge_attr)
 
     def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
         for i in self.layer_order:
             h = self.layers[i](h, edge_index, edge_attr)  # H^(l+1) = layer_l(H^(l), A, U)
         return h
 
-    def reset_parameters(self) -> None:
-        """Re-initialize every parameter (encoders, body, head)."""
-        reset_parameters_of(self)
-
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_features(x, self.in_channels)
+        edge_index = check_edge_index(edge_index, type(self).__name__, convert=True)  # int64
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
-        if self.edge_encoder is not None and not self.fold_edge_encoder:
-            edge_attr = self.edge_encoder(edge_attr)  # U' = U W_e, shared by all layers
-        h = self.node_encoder(x)  # H^(0) = X W_in
+        edge_attr = self.encode_edges(edge_attr)  # U' = U W_e
+        h = self.node_encoder(x)  # H^(0) = enc(X)
         h = self.body(h, edge_index, edge_attr)  # H^(L)
         h = self.head_dropout(self.head_norm(h).relu())
         return self.head(h)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.hidden_channels}, {self.out_channels}, "
-            f"num_layers={self.num_layers}"
-        )

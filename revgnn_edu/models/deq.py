@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..checks import positive_int
+from ..checks import one_of, positive_int
 from ..nn.blocks import ConvSpec
 from ..nn.deq_block import DEQGraphBlock
 from ..nn.implicit import DEQFixedPoint, unrolled
@@ -18,6 +18,39 @@ from .base import DeepGNN
 __all__ = ["DEQGNN"]
 
 MODES = ("implicit", "unrolled")
+#: the keyword arguments of DEQFixedPoint that ``solver_options`` may set
+SOLVER_OPTIONS = (
+    "solver",
+    "tol",
+    "solver_kwargs",
+    "backward_solver",
+    "backward_tol",
+    "backward_max_iter",
+    "backward_solver_kwargs",
+    "jacobian_free",
+    "raise_on_failure",
+)
+
+
+def _solver_options(solver_options: dict[str, Any] | None, kwargs: dict) -> dict[str, Any]:
+    """``solver_options``, checked, merged with the solver keywords given directly to
+    DEQGNN (removed from ``kwargs``; a PendingDeprecationWarning names them)."""
+    options = dict(solver_options or {})
+    for name in options:
+        one_of("solver_options key", name, SOLVER_OPTIONS, " (max_iter is num_layers)")
+    given = {name: kwargs.pop(name) for name in SOLVER_OPTIONS if name in kwargs}
+    if given:
+        warnings.warn(
+            f"DEQGNN({', '.join(f'{k}=...' for k in given)}): pass the solver's options as "
+            f"solver_options={{{', '.join(repr(k) + ': ...' for k in given)}}}",
+            PendingDeprecationWarning,
+            stacklevel=3,
+        )
+        both = sorted(set(given) & set(options))
+        if both:
+            raise ValueError(f"DEQGNN got {both} both as keywords and in solver_options")
+        options.update(given)
+    return options
 
 
 class DEQGNN(DeepGNN):
@@ -39,26 +72,31 @@ class DEQGNN(DeepGNN):
     switching to ``mode="implicit"``.
 
     Args:
-        in_channels, hidden_channels, out_channels, edge_dim, dropout:
-            see :class:`~revgnn_edu.models.base.DeepGNN`.
+        in_channels, hidden_channels, out_channels: see
+            :class:`~revgnn_edu.models.base.GNNBase`.
         num_layers (int): the iteration budget :math:`K`: ``max_iter`` of the forward
-            solve (and of the adjoint solve unless ``backward_max_iter`` is given).
-            Setting ``model.num_layers`` later changes those limits at once.
+            solve (and of the adjoint solve unless ``solver_options`` sets
+            ``backward_max_iter``). Setting ``model.num_layers`` later changes those
+            limits at once.
         conv (str or callable, optional): the block's convs. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
-        solver (str or callable, optional): ``"anderson"``, ``"broyden"``,
-            ``"fixed_point_iteration"`` or a solver function. (default: ``"anderson"``)
-        tol (float, optional): forward tolerance (relative residual). (default: :obj:`1e-4`)
-        solver_kwargs (dict, optional): extra solver options, e.g. ``{"m": 5}``.
-        backward_solver, backward_tol, backward_max_iter, backward_solver_kwargs,
-            jacobian_free: options of the adjoint solve, see
-            :class:`~revgnn_edu.nn.implicit.DEQFixedPoint` (default: as the forward).
-        raise_on_failure (bool, optional): raise
-            :class:`~revgnn_edu.solvers.ConvergenceError` instead of warning when a
-            solve misses its tolerance. (default: :obj:`False`)
+        aggr (str, optional): GENConv's aggregation. (default: ``"max"``)
+        solver_options (dict, optional): the options of
+            :class:`~revgnn_edu.nn.implicit.DEQFixedPoint` other than ``max_iter``:
+            ``solver`` (``"anderson"``, ``"broyden"``, ``"fixed_point_iteration"`` or
+            a solver function; default ``"anderson"``), ``tol`` (forward tolerance on
+            the relative residual; default ``1e-4``), ``solver_kwargs`` (e.g.
+            ``{"m": 5}``), ``backward_solver``, ``backward_tol``,
+            ``backward_max_iter``, ``backward_solver_kwargs``, ``jacobian_free`` and
+            ``raise_on_failure`` (raise :class:`~revgnn_edu.solvers.ConvergenceError`
+            instead of warning when a solve misses its tolerance).
+            (default: :obj:`None`, all defaults)
         mode (str, optional): ``"implicit"`` or ``"unrolled"``. (default: ``"implicit"``)
         unrolled_steps (int, optional): :math:`K` in unrolled mode.
             (default: :obj:`None`, ``num_layers``)
+        **kwargs: ``edge_dim``, ``dropout``, ``node_encoder``, see
+            :class:`~revgnn_edu.models.base.DeepGNN`. The options of
+            ``solver_options`` are still accepted here as keywords (``tol=1e-6``),
+            with a :class:`PendingDeprecationWarning`.
 
     Attributes:
         last_forward_info (SolverInfo): the last forward solve's record:
@@ -78,54 +116,21 @@ class DEQGNN(DeepGNN):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
-        edge_dim: int | None = None,
-        dropout: float = 0.0,
+        *args,
         conv: ConvSpec = "gen",
         aggr: str = "max",
-        solver: str | Callable = "anderson",
-        tol: float = 1e-4,
-        solver_kwargs: dict[str, Any] | None = None,
-        backward_solver: str | Callable | None = None,
-        backward_tol: float | None = None,
-        backward_max_iter: int | None = None,
-        backward_solver_kwargs: dict[str, Any] | None = None,
-        jacobian_free: bool = False,
-        raise_on_failure: bool = False,
+        solver_options: dict[str, Any] | None = None,
         mode: str = "implicit",
         unrolled_steps: int | None = None,
+        **kwargs,
     ):
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            out_channels,
-            num_layers,
-            edge_dim=edge_dim,
-            dropout=dropout,
-        )
-        block_edge_dim = hidden_channels if edge_dim is not None else None
+        options = _solver_options(solver_options, kwargs)
+        super().__init__(*args, **kwargs)
         block = DEQGraphBlock(
-            hidden_channels, conv, edge_dim=block_edge_dim, dropout=dropout, aggr=aggr
+            self.hidden_channels, conv, self.layer_edge_dim, dropout=self.dropout, aggr=aggr
         )
-        self.deq = DEQFixedPoint(
-            block,
-            solver=solver,
-            tol=tol,
-            max_iter=num_layers,
-            solver_kwargs=solver_kwargs,
-            backward_solver=backward_solver,
-            backward_tol=backward_tol,
-            backward_max_iter=backward_max_iter,
-            backward_solver_kwargs=backward_solver_kwargs,
-            jacobian_free=jacobian_free,
-            raise_on_failure=raise_on_failure,
-        )
-        self._backward_follows = backward_max_iter is None  # adjoint limit = K too
-        self.num_layers = num_layers  # now that the solver exists: max_iter = K
+        self.deq = DEQFixedPoint(block, max_iter=self.num_layers, **options)
+        self._backward_follows = "backward_max_iter" not in options  # adjoint limit = K too
         self.mode = mode
         self.unrolled_steps = unrolled_steps
 
@@ -138,7 +143,7 @@ class DEQGNN(DeepGNN):
     def num_layers(self, value: int) -> None:
         self._num_layers = positive_int("num_layers", value)
         deq = self._modules.get("deq")
-        if deq is not None:  # (not yet during DeepGNN.__init__)
+        if deq is not None:  # (none yet while DeepGNN.__init__ sets num_layers)
             deq.max_iter = value
             if self._backward_follows:
                 deq.backward_max_iter = value
@@ -155,9 +160,7 @@ class DEQGNN(DeepGNN):
 
     @mode.setter
     def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        self._mode = value
+        self._mode = one_of("mode", value, MODES)
 
     @property
     def unrolled_steps(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..checks import one_of
 from .deq import DEQGNN
 from .resgnn import ResGNN
 from .revgnn import RevGNN
@@ -35,10 +36,7 @@ def family_name(name: str) -> str:
     (``"wt-revgnn"``, ``"WTRevGNN"``, ``"wt_revgnn"``); a ValueError otherwise."""
     key = _key(name)
     if key not in _BY_KEY:
-        raise ValueError(
-            f"model family must be one of {tuple(FAMILIES)} (any case, dashes "
-            f"optional), got {name!r}"
-        )
+        one_of("model family", name, FAMILIES, " (any case, dashes optional)")  # raises
     return _BY_KEY[key]
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..checks import positive_int, probability
-from ..nn.blocks import ConvSpec, ResBlock, check_edge_attr, make_conv, reset_parameters_of
-from .base import DeepGNN
+from ..checks import check_edge_attr, probability
+from ..nn.blocks import ConvSpec, ResBlock, make_conv
+from .base import DeepGNN, GNNBase
 
 __all__ = ["PlainGNN", "ResGNN"]
 
@@ -18,61 +18,46 @@ class ResGNN(DeepGNN):
     so memory grows as :math:`O(L N D)`.
 
     Args:
-        in_channels, hidden_channels, out_channels, num_layers, edge_dim, dropout:
-            see :class:`~revgnn_edu.models.base.DeepGNN`.
+        in_channels, hidden_channels, out_channels, num_layers: see
+            :class:`~revgnn_edu.models.base.GNNBase`.
         conv (str or callable, optional): the inner conv, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
+        aggr (str, optional): GENConv's aggregation, see
+            :func:`~revgnn_edu.nn.make_conv`. (default: ``"max"``)
+        **kwargs: ``edge_dim``, ``dropout``, ``node_encoder``, see
+            :class:`~revgnn_edu.models.base.DeepGNN`.
+
+    Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
 
     family = "ResGNN"
     complexity = ("O(LND)", "O(LD^2)")
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
-        edge_dim: int | None = None,
-        dropout: float = 0.0,
-        conv: ConvSpec = "gen",
-        aggr: str = "max",
-    ):
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            out_channels,
-            num_layers,
-            edge_dim=edge_dim,
-            dropout=dropout,
+    def __init__(self, *args, conv: ConvSpec = "gen", aggr: str = "max", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.build_layers(conv=conv, aggr=aggr)
+
+    def make_layer(self, l: int, conv: ConvSpec, aggr: str) -> ResBlock:
+        # H + f_l(H), f_l = conv(drop(ReLU(LN(H))))
+        return ResBlock(
+            self.hidden_channels, conv, self.layer_edge_dim, dropout=self.dropout, aggr=aggr
         )
-        self._block_args = dict(
-            conv=conv,
-            dropout=dropout,
-            aggr=aggr,
-            edge_dim=hidden_channels if edge_dim is not None else None,
-        )
-        self.build_layers()
-
-    def make_layer(self, l: int) -> ResBlock:
-        return ResBlock(self.hidden_channels, **self._block_args)  # H + f_l(H)
 
 
-class PlainGNN(nn.Module):
+class PlainGNN(GNNBase):
     """A plain stack :math:`H^{(l+1)} = \\mathrm{ReLU}(\\mathrm{conv}_l(H^{(l)}, A))`
-    without skip connections (Kipf & Welling's GCN when ``num_layers=2``).
+    without skip connections, encoders or head (Kipf & Welling's GCN when
+    ``num_layers=2``).
 
     Deep plain stacks over-smooth and become hard to train; notebook 01 shows it.
 
     Args:
-        in_channels (int): input size.
-        hidden_channels (int): width of the hidden layers.
-        out_channels (int): output size.
-        num_layers (int): number of convolutions (at least 1).
-        dropout (float, optional): dropout before each conv. (default: :obj:`0.5`)
-        conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`.
+        in_channels, hidden_channels, out_channels: see
+            :class:`~revgnn_edu.models.base.GNNBase`.
+        num_layers (int): number of convolutions.
+        dropout (float, optional): dropout before each conv. (default: :obj:`0.0`)
+        conv (str or callable, optional): see :func:`~revgnn_edu.nn.make_conv`; the
+            stack takes no edge features, so the default is the GCN of Kipf & Welling.
             (default: ``"gcn"``)
 
     Shapes:
@@ -80,35 +65,17 @@ class PlainGNN(nn.Module):
         - **output:** :math:`(N, F_{out})`
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
-        dropout: float = 0.5,
-        conv: ConvSpec = "gcn",
-    ):
-        super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("hidden_channels", hidden_channels),
-            ("out_channels", out_channels),
-            ("num_layers", num_layers),
-        ):
-            setattr(self, name, positive_int(name, value))
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(sizes, sizes[1:]))
+    def __init__(self, *args, dropout: float = 0.0, conv: ConvSpec = "gcn", **kwargs):
+        super().__init__(*args, **kwargs)  # the four sizes
+        L = self.num_layers
+        widths = [self.in_channels] + [self.hidden_channels] * (L - 1) + [self.out_channels]
+        self.convs = nn.ModuleList(make_conv(conv, i, o) for i, o in zip(widths, widths[1:]))
         self.dropout = nn.Dropout(probability("dropout", dropout))
-
-    def reset_parameters(self) -> None:
-        reset_parameters_of(self)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         check_edge_attr(edge_attr, edge_index, None, type(self).__name__)
         for i, conv in enumerate(self.convs):
-            x = conv(self.dropout(x), edge_index)
+            x = conv(self.dropout(x), edge_index)  # H' = conv(drop(H), A)
             if i < len(self.convs) - 1:
                 x = x.relu()
         return x

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..checks import positive_int
+from ..checks import group_width
 from ..nn.blocks import ConvSpec, GNNBlock
 from ..nn.dropout import SharedDropout, dropout_mask
 from ..nn.reversible import GroupReversible
@@ -28,25 +28,24 @@ class RevGNN(DeepGNN):
     all layers. Training keeps :math:`O(ND)` activations whatever the depth.
 
     Args:
-        in_channels (int): node input size.
+        in_channels, out_channels, num_layers: see
+            :class:`~revgnn_edu.models.base.GNNBase`; ``num_layers`` is the number of
+            reversible layers :math:`L`.
         hidden_channels (int): width :math:`D`, divisible by ``num_groups``.
-        out_channels (int): output size (classes or tasks).
-        num_layers (int): number of reversible layers :math:`L`.
         num_groups (int, optional): number of groups :math:`C \ge 2`. (default: :obj:`2`)
-        edge_dim (int, optional): edge feature size; the shared edge encoder maps it to
-            :math:`D` and each block projects :math:`D \to D/C`. (default: :obj:`None`)
-        dropout (float, optional): shared dropout probability, also used before the
-            head. (default: :obj:`0.0`)
-        memory_efficient (bool, optional): if :obj:`False`, the same model trained with
-            ordinary autograd (memory grows with depth). (default: :obj:`True`)
         conv (str or callable, optional): the inner conv, see
             :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+        aggr (str, optional): GENConv's aggregation. (default: ``"max"``)
+        memory_efficient (bool, optional): if :obj:`False`, the same model trained with
+            ordinary autograd (memory grows with depth). (default: :obj:`True`)
         fold_edge_encoder (bool, optional): fold the shared edge encoder
             (:math:`F_e \to D`) into each block's edge projection (:math:`D \to D/C`):
             the same parameters and function, but each block reads :math:`E \times F_e`
             numbers instead of :math:`E \times D`. The state dict is the same with and
             without folding, so checkpoints load either way. (default: :obj:`False`)
+        **kwargs: ``edge_dim`` (encoded to :math:`D`; each block then projects
+            :math:`D \to D/C`), ``dropout`` (the shared dropout, also used before the
+            head), ``node_encoder``, see :class:`~revgnn_edu.models.base.DeepGNN`.
 
     Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
@@ -56,56 +55,37 @@ class RevGNN(DeepGNN):
 
     def __init__(
         self,
-        in_channels: int,
-        hidden_channels: int,
-        out_channels: int,
-        num_layers: int,
-        *,
+        *args,
         num_groups: int = 2,
-        edge_dim: int | None = None,
-        dropout: float = 0.0,
-        memory_efficient: bool = True,
         conv: ConvSpec = "gen",
         aggr: str = "max",
+        memory_efficient: bool = True,
         fold_edge_encoder: bool = False,
+        **kwargs,
     ):
-        super().__init__(
-            in_channels,
-            hidden_channels,
-            out_channels,
-            num_layers,
-            edge_dim=edge_dim,
-            dropout=dropout,
-        )
-        positive_int("num_groups", num_groups)
-        if num_groups < 2 or hidden_channels % num_groups != 0:
-            raise ValueError(
-                f"hidden_channels={hidden_channels} must split into "
-                f"num_groups={num_groups} equal groups (num_groups >= 2 and "
-                f"{hidden_channels} divisible by {num_groups})"
-            )
+        super().__init__(*args, **kwargs)
+        self.group_width = group_width(self.hidden_channels, num_groups)
         self.num_groups = num_groups
-        self.fold_edge_encoder = bool(fold_edge_encoder) and edge_dim is not None
+        self.fold_edge_encoder = bool(fold_edge_encoder) and self.edge_encoder is not None
         # one SharedDropout per group, shared by that group's block in every layer
-        self.group_dropouts = nn.ModuleList(SharedDropout(dropout) for _ in range(num_groups))
-        self._block_args = dict(
-            conv=conv, aggr=aggr, edge_dim=hidden_channels if edge_dim is not None else None
-        )
-        self._memory_efficient = bool(memory_efficient)
-        self.build_layers()
+        self.group_dropouts = nn.ModuleList(SharedDropout(self.dropout) for _ in range(num_groups))
+        self.build_layers(conv=conv, aggr=aggr, memory_efficient=memory_efficient)
 
-    def make_layer(self, l: int) -> GroupReversible:
+    def make_layer(
+        self, l: int, conv: ConvSpec, aggr: str, memory_efficient: bool
+    ) -> GroupReversible:
         """Layer :math:`l`: :math:`C` blocks of width :math:`D/C`, block :math:`i` using
         the group-:math:`i` dropout (and the folded edge encoder, when folding)."""
         folded = self.edge_encoder if self.fold_edge_encoder else None
-        g = self.hidden_channels // self.num_groups
-        return GroupReversible(
-            [
-                GNNBlock(g, dropout=drop, edge_encoder=folded, **self._block_args)
-                for drop in self.group_dropouts
-            ],
-            memory_efficient=self._memory_efficient,
-        )
+        blocks = [
+            GNNBlock(self.group_width, conv, self.layer_edge_dim, drop, aggr, edge_encoder=folded)
+            for drop in self.group_dropouts
+        ]
+        return GroupReversible(blocks, memory_efficient=bool(memory_efficient))
+
+    def encode_edges(self, edge_attr: Tensor | None) -> Tensor | None:
+        # folded: each block applies its W_p W_e to the raw edge features
+        return edge_attr if self.fold_edge_encoder else super().encode_edges(edge_attr)
 
     @property
     def memory_efficient(self) -> bool:
@@ -114,7 +94,6 @@ class RevGNN(DeepGNN):
 
     @memory_efficient.setter
     def memory_efficient(self, value: bool) -> None:
-        self._memory_efficient = bool(value)
         for layer in self.layers:
             layer.memory_efficient = bool(value)
 

@@ -17,13 +17,13 @@ __all__ = ["WeightTied", "WTResGNN", "WTRevGNN"]
 
 
 class WeightTied:
-    """Weight tying as an override of :meth:`~revgnn_edu.models.base.DeepGNN.make_layer`:
+    r"""Weight tying as an override of :meth:`~revgnn_edu.models.base.DeepGNN.make_layer`:
     layer 0 is built as the parent model builds it, and every later layer is that same
     module, :math:`\theta_l = \theta` (registered once, applied ``num_layers`` times).
     Put it first in the bases: ``class WTResGNN(WeightTied, ResGNN)``."""
 
-    def make_layer(self, l: int) -> nn.Module:
-        return super().make_layer(0) if l == 0 else self.layers[0]
+    def make_layer(self, l: int, **kwargs) -> nn.Module:
+        return super().make_layer(0, **kwargs) if l == 0 else self.layers[0]
 
     @property
     def layer(self) -> nn.Module:
@@ -42,12 +42,8 @@ class WTResGNN(WeightTied, ResGNN):
     as for :class:`~revgnn_edu.models.ResGNN`: each application keeps its own
     activations for backward.
 
-    Args:
-        in_channels, hidden_channels, out_channels, num_layers, edge_dim, dropout:
-            see :class:`~revgnn_edu.models.base.DeepGNN`.
-        conv (str or callable, optional): the inner conv, see
-            :func:`~revgnn_edu.nn.make_conv`. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
+    Args: as :class:`~revgnn_edu.models.ResGNN`; ``num_layers`` is the number of
+    applications :math:`L` of the tied block.
 
     Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """
@@ -73,22 +69,8 @@ class WTRevGNN(WeightTied, RevGNN):
     per forward pass. Parameters: :math:`O(D^2)`; activation memory: :math:`O(ND)`,
     whatever :math:`L`.
 
-    Args:
-        in_channels (int): node input size.
-        hidden_channels (int): width :math:`D`, divisible by ``num_groups``.
-        out_channels (int): output size.
-        num_layers (int): number of applications :math:`L` of the tied layer.
-        num_groups (int, optional): number of groups :math:`C \ge 2`. (default: :obj:`2`)
-        edge_dim (int, optional): edge feature size. (default: :obj:`None`)
-        dropout (float, optional): shared dropout probability. (default: :obj:`0.0`)
-        memory_efficient (bool, optional): if :obj:`False`, train with ordinary
-            autograd (memory grows with depth; a reference for tests).
-            (default: :obj:`True`)
-        conv (str or callable, optional): the inner conv. (default: ``"gen"``)
-        aggr (str, optional): GENConv aggregation. (default: ``"max"``)
-        fold_edge_encoder (bool, optional): fold the shared edge encoder into each
-            block's edge projection, as in
-            :class:`~revgnn_edu.models.revgnn.RevGNN`. (default: :obj:`False`)
+    Args: as :class:`~revgnn_edu.models.revgnn.RevGNN`; ``num_layers`` is the number
+    of applications :math:`L` of the tied layer.
 
     Shapes: as :class:`~revgnn_edu.models.base.DeepGNN`.
     """

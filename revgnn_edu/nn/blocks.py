@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, GENConv, SAGEConv
 
-from ..checks import positive_int
+from ..checks import check_edge_attr, check_edge_index, check_features, positive_int
+from .difference import DifferenceConv
 
 __all__ = [
     "make_conv",
@@ -17,6 +18,7 @@ __all__ = [
     "ResBlock",
     "check_features",
     "check_edge_attr",
+    "check_edge_index",
     "reset_parameters_of",
 ]
 
@@ -35,12 +37,16 @@ def make_conv(
     Args:
         conv (str or callable): ``"gen"`` for the paper's GENConv (message
             :math:`\\mathrm{ReLU}(x_j + e_{ij}) + \\epsilon`, output MLP with channels
-            ``[g, 2g, g]`` and LayerNorm), ``"gcn"``, ``"sage"``, or a callable
-            ``(in_channels, out_channels) -> MessagePassing`` for any other PyG conv.
+            ``[g, 2g, g]`` and LayerNorm), ``"gcn"``, ``"sage"``, ``"diff"`` (a
+            :class:`~revgnn_edu.nn.difference.DifferenceConv`, initialised as a one-hop
+            transfer), or a callable ``(in_channels, out_channels) -> MessagePassing``
+            for any other PyG conv.
         in_channels (int): input size.
         out_channels (int): output size.
         edge_dim (int, optional): edge feature size (GENConv only). (default: :obj:`None`)
-        aggr (str, optional): GENConv aggregation, ``"max"`` or ``"softmax"``.
+        aggr (str, optional): GENConv's aggregation: ``"max"``, ``"softmax"`` (with a
+            learnable temperature), ``"mean"`` or ``"add"``; the other convs ignore it.
+            (default: ``"max"``)
     """
     if callable(conv) and not isinstance(conv, str):
         return conv(in_channels, out_channels)
@@ -63,8 +69,10 @@ def make_conv(
         return GCNConv(in_channels, out_channels)
     if conv == "sage":
         return SAGEConv(in_channels, out_channels)
+    if conv == "diff":
+        return DifferenceConv(in_channels, out_channels)
     raise ValueError(
-        f"conv must be 'gen', 'gcn', 'sage' or a callable building a PyG conv, got {conv!r}"
+        f"conv must be 'gen', 'gcn', 'sage', 'diff' or a callable building a PyG conv, got {conv!r}"
     )
 
 
@@ -84,9 +92,9 @@ def reset_parameters_of(module: nn.Module) -> None:
 
 
 def _drop_encoder_copies(state_dict, prefix, *args) -> None:
-    """Checkpoints written before the folded encoder stopped being registered in every
-    block hold a copy of it per block (``...blocks.i.edge_encoder.*``): the same
-    tensors as the model's own encoder. Drop them, so those checkpoints still load."""
+    """A state-dict pre-hook: drop entries ``<block>.edge_encoder.*``, copies of the
+    model's shared edge encoder stored under a block, so that such a state dict loads
+    (the block uses the model's encoder and registers no copy of its own)."""
     for key in [k for k in state_dict if k.startswith(prefix + "edge_encoder.")]:
         del state_dict[key]
 
@@ -215,46 +223,3 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None) -> Tensor:
         return x + self.block(x, edge_index, edge_attr)  # X' = X + f(X)
-
-
-def _shape(t) -> object:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-
-
-def check_features(x: Tensor, channels: int, what: str = "x") -> None:
-    """Raise a clear error when node features have the wrong width."""
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
-        raise ValueError(f"{what} must have shape (num_nodes, {channels}), got {_shape(x)}")
-
-
-def check_edge_attr(edge_attr: Tensor | None, edge_index, edge_dim: int | None, owner: str) -> None:
-    """Raise a clear ValueError unless ``edge_attr`` fits a module built with
-    ``edge_dim``: absent when ``edge_dim`` is :obj:`None`, else of shape
-    ``(num_edges, edge_dim)`` with one row per column of ``edge_index``."""
-    if edge_dim is None:
-        if edge_attr is not None:
-            raise ValueError(
-                f"{owner} takes no edge features (it was built without "
-                f"edge_dim), but edge_attr of shape {_shape(edge_attr)} was "
-                f"given; pass edge_attr=None, or build it with edge_dim"
-            )
-        return
-    if edge_attr is None:
-        raise ValueError(f"{owner} was built with edge_dim={edge_dim} but edge_attr is None")
-    if (
-        not isinstance(edge_attr, torch.Tensor)
-        or edge_attr.dim() != 2
-        or edge_attr.size(1) != edge_dim
-    ):
-        raise ValueError(
-            f"{owner}: edge_attr must have shape (num_edges, {edge_dim}), got {_shape(edge_attr)}"
-        )
-    if (
-        isinstance(edge_index, torch.Tensor)
-        and edge_index.dim() == 2
-        and edge_attr.size(0) != edge_index.size(1)
-    ):
-        raise ValueError(
-            f"{owner}: edge_attr has {edge_attr.size(0)} rows but edge_index "
-            f"has {edge_index.size(1)} edges"
-        )

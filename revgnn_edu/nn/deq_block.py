@@ -14,7 +14,14 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..checks import positive_int
-from .blocks import ConvSpec, check_edge_attr, make_conv, reset_parameters_of, takes_edge_attr
+from .blocks import (
+    ConvSpec,
+    check_edge_attr,
+    check_edge_index,
+    make_conv,
+    reset_parameters_of,
+    takes_edge_attr,
+)
 from .dropout import SharedDropout
 
 __all__ = ["DEQGraphBlock"]
@@ -94,6 +101,7 @@ class DEQGraphBlock(nn.Module):
                 f"{self.channels}), got {tuple(z.shape)} and "
                 f"{tuple(x_inj.shape)}"
             )
+        check_edge_index(edge_index, type(self).__name__)  # a long index (or an adjacency)
         check_edge_attr(edge_attr, edge_index, self.edge_dim, type(self).__name__)
         # Z^ = drop_M(ReLU(LN_1(conv_1(Z, A, U) + X~))): input injection
         h = self.norm1(self._conv(self.conv1, z, edge_index, edge_attr) + x_inj)

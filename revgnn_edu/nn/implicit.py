@@ -52,7 +52,11 @@ class DEQFixedPoint(nn.Module):
 
     :math:`f` is called many times per forward pass and once more in the backward
     pass, so it must be deterministic between calls (draw a dropout mask once per
-    forward pass and reuse it, as with shared dropout).
+    forward pass and reuse it, as with shared dropout). The backward pass evaluates
+    :math:`f` at the inputs and parameters of the forward pass, so changing one of them
+    in place in between raises (as autograd does for saved tensors), and it is
+    first-order: ``create_graph=True`` raises rather than give wrong second derivatives
+    (differentiate :func:`unrolled` instead).
 
     Args:
         f (torch.nn.Module or callable): The layer, called as
@@ -154,18 +158,50 @@ class DEQFixedPoint(nn.Module):
         if z.requires_grad and not self.jacobian_free:
             # this forward's training flags and dropout masks, for f in the adjoint
             state = capture(self.f) if isinstance(self.f, nn.Module) else None
+            versions = self._versions(inputs)  # the adjoint re-reads inputs and weights
             # dL/dz arriving at z is replaced by the adjoint u = J^T u + dL/dz
-            z.register_hook(lambda grad: self._adjoint(grad, z_star, inputs, state))
+            z.register_hook(lambda grad: self._adjoint(grad, z_star, inputs, state, versions))
         return z
 
     def reset_parameters(self) -> None:
         reset_parameters_of(self)
 
+    def _versions(self, inputs: Sequence[Any]) -> list[tuple[str, Tensor, int]]:
+        """(name, tensor, version counter) of every tensor input of f and of f's
+        parameters, as they are now."""
+        named = [(f"inputs[{k}] of f(z, *inputs)", t) for k, t in enumerate(inputs)]
+        named = [(name, t) for name, t in named if isinstance(t, Tensor)]
+        if isinstance(self.f, nn.Module):
+            named += [(f"parameter {n!r} of f", p) for n, p in self.f.named_parameters()]
+        return [(name, t, t._version) for name, t in named]
+
     def _adjoint(
-        self, grad: Tensor | None, z_star: Tensor, inputs: Sequence[Any], state: ForwardState | None
+        self,
+        grad: Tensor | None,
+        z_star: Tensor,
+        inputs: Sequence[Any],
+        state: ForwardState | None,
+        versions: list[tuple[str, Tensor, int]],
     ) -> Tensor | None:
         """Solve :math:`u = J^\\top u + \\text{grad}` with :math:`J = \\partial f / \\partial z`
         at :math:`z^\\star`, by vector-Jacobian products."""
+        if torch.is_grad_enabled():  # backward(create_graph=True): we would be first-order
+            raise RuntimeError(
+                "DEQFixedPoint: the implicit gradient is first-order: its adjoint is solved "
+                "without a graph, so backward(create_graph=True) or autograd.grad(..., "
+                "create_graph=True) would give wrong second derivatives. Differentiate an "
+                "unrolled(...) body instead, or use jacobian_free=True (whose one step is "
+                "ordinary autograd)."
+            )
+        for name, t, version in versions:
+            if t._version != version:
+                raise RuntimeError(
+                    f"DEQFixedPoint: {name} (shape {tuple(t.shape)}, dtype {t.dtype}) was "
+                    f"modified in place after the forward pass (version {version}, now "
+                    f"{t._version}); the adjoint solve re-evaluates f at the fixed point with "
+                    "the forward pass's inputs and weights, so the gradient would be wrong. "
+                    "Change a clone (x = x.clone()) or change it after backward()."
+                )
         if grad is None:  # an undefined incoming gradient (zero): the adjoint is zero too
             return None
         # a fresh copy of f(z*, x) with z* as a leaf gives u -> J^T u

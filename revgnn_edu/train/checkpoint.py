@@ -1,32 +1,31 @@
-"""A run's folder: its lock, its checkpoints and its metrics log, each written atomically.
+"""The files of a run, each written atomically, and their checks when read back.
 
 ``<out>/`` holds
 
 * ``checkpoint.pt``: everything needed to continue (weights, optimizer, random states,
-  the config as a plain dict, and the metrics rows so far);
-* ``best.pt``: the best-validation weights and the config;
+  the config as a plain dict, the dataset's fingerprint, the metrics rows so far, and
+  the token of the ``best.pt`` it belongs to);
+* ``best.pt``: the best-validation weights, the config and that token;
 * ``metrics.jsonl``: one JSON line per epoch, rewritten from the checkpoint's rows
-  right after each checkpoint (so it is never torn and never ahead of it; on start it
-  is rewritten from the checkpoint, dropping anything a crash left behind);
-* ``.lock``: holds the pid of the run using the folder (an exclusive ``flock``).
+  right after each checkpoint (so it is never torn and never ahead of it);
+* ``metrics.png``: the curves of the log, drawn at the end of a run;
+* ``.lock``: the pid of the run using the folder (see :mod:`.run_folder`).
 
-Checkpoints are read with ``torch.load(weights_only=True)``: tensors and plain Python
-data only, so a tampered file cannot run code when it is loaded.
+Every file is written to a fresh temporary file (created exclusively, never through a
+symbolic link) and renamed over its name, so a crash or a full disk leaves the previous
+file intact. Checkpoints are read with ``torch.load(weights_only=True)``: tensors and
+plain Python data only, so a tampered file cannot run code when it is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-import sys
+import shutil
+import signal
 from pathlib import Path
-
-import torch
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not on POSIX
-    fcntl = None
 
 __all__ = [
     "CHECKPOINT",
@@ -34,17 +33,20 @@ __all__ = [
     "METRICS",
     "PLOT",
     "LOCK",
+    "RUN_FILES",
     "CheckpointError",
-    "RunLockedError",
     "OutputDirError",
-    "RunLock",
+    "Terminated",
     "atomic_save",
+    "atomic_write_bytes",
     "atomic_write_text",
     "load_checkpoint",
+    "check_checkpoint",
+    "one_line",
+    "space_error",
     "read_metrics",
     "write_metrics",
-    "prepare_out",
-    "remove_stale_temporaries",
+    "terminate_after_saves",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -52,50 +54,169 @@ BEST = "best.pt"
 METRICS = "metrics.jsonl"
 PLOT = "metrics.png"
 LOCK = ".lock"
+#: Every file the trainer writes in a run folder.
+RUN_FILES = (CHECKPOINT, BEST, METRICS, PLOT, LOCK)
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read (the message names it and the way out)."""
 
 
-class RunLockedError(RuntimeError):
-    """Another process is training into the same output folder."""
-
-
 class OutputDirError(OSError):
-    """The output folder cannot be created or written."""
+    """The output folder cannot be created or written (full, read-only, a file in the
+    way); the message is one line naming the folder."""
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+class Terminated(BaseException):
+    """The process received SIGTERM (raised between saves, never in the middle of one)."""
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = _tmp_name(path)
+# -- SIGTERM: stop between saves ---------------------------------------------------------
+_saves = {"active": 0, "pending": False}
+
+
+def terminate_after_saves(signum=None, frame=None) -> None:
+    """A SIGTERM handler: raise :class:`Terminated` now, or at the end of the save in
+    progress, so that every file stays whole."""
+    if _saves["active"]:
+        _saves["pending"] = True
+    else:
+        raise Terminated(signal.Signals(signum).name if signum else "SIGTERM")
+
+
+@contextlib.contextmanager
+def _saving():
+    _saves["active"] += 1
     try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        yield
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        _saves["active"] -= 1
+    if not _saves["active"] and _saves["pending"]:
+        _saves["pending"] = False
+        raise Terminated("SIGTERM")
+
+
+# -- atomic writes -------------------------------------------------------------------------
+class _Recorder:
+    """The file object given to the writer: keeps the OSError of a failed write, which
+    ``torch.save`` replaces by its own message."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data):
+        try:
+            return self.fh.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def flush(self):
+        return self.fh.flush()
+
+
+def space_error(path: Path, err: OSError, needed: int | None = None) -> OutputDirError:
+    """One line for a write to ``path`` that failed with ``err``: a full disk (with the
+    space free and ``needed``), a file-size limit, a folder in the way."""
+    from ..memory import format_bytes
+
+    folder, name = path.parent, path.name
+    if err.errno == errno.EFBIG:
+        import resource
+
+        limit = format_bytes(resource.getrlimit(resource.RLIMIT_FSIZE)[0])
+        need = f"about {format_bytes(needed)}" if needed else "more"
+        return OutputDirError(
+            f"cannot write {name} in {folder}: it needs {need}, above the file-size limit "
+            f"of {limit} (ulimit -f); raise the limit, then run again"
+        )
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        free = format_bytes(shutil.disk_usage(folder).free)
+        full = "no space left on the device" if err.errno == errno.ENOSPC else "disk quota exceeded"
+        need = f", about {format_bytes(needed)} needed" if needed else ""
+        return OutputDirError(
+            f"cannot write {name} in {folder}: {full} ({free} free{need}); free some space, "
+            f"then run again"
+        )
+    if isinstance(err, IsADirectoryError) or path.is_dir():
+        return OutputDirError(f"cannot write {path}: a folder is in the way; remove it")
+    return OutputDirError(f"cannot write {path}: {err.strerror or err}")
+
+
+def _new_temporary(path: Path) -> tuple[int, Path]:
+    """A new file ``.NAME.tmp-PID-RANDOM`` beside ``path``: created exclusively, never
+    through a link (``O_EXCL | O_NOFOLLOW``), with the usual permissions (umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _atomic_write(path: Path, write, needed: int) -> None:
+    """``write(fh)`` into a new temporary file beside ``path``, then rename it over
+    ``path``; a failure leaves ``path`` as it was and raises :class:`OutputDirError`."""
+    path = Path(path)
+    with _saving():
+        try:
+            fd, tmp = _new_temporary(path)
+        except OSError as err:
+            raise space_error(path, err, needed) from None
+        recorder = None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                recorder = _Recorder(fh)
+                write(recorder)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # replaces the name itself, never a link's target
+        except BaseException as err:
+            Path(tmp).unlink(missing_ok=True)
+            cause = recorder.error if recorder is not None and recorder.error else err
+            if isinstance(cause, OSError) and not isinstance(err, OutputDirError):
+                raise space_error(path, cause, needed) from None
+            raise
+
+
+def _nbytes(obj) -> int:
+    if hasattr(obj, "element_size") and hasattr(obj, "nelement"):
+        return obj.element_size() * obj.nelement()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values()) + 64 * len(obj)
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj) + 8 * len(obj)
+    return 64
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    A crash mid-write leaves the previous file intact, never a truncated one.
+    A crash or a full disk leaves the previous file intact, never a truncated one.
+
+    Raises:
+        OutputDirError: the file cannot be written (one line: no space, with the space
+            needed and free, a file-size limit, a folder in the way).
     """
-    _atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+    import torch
+
+    path = Path(path)
+    needed = max(_nbytes(obj), path.stat().st_size if path.is_file() else 0)
+    _atomic_write(path, lambda fh: torch.save(obj, fh), needed)
+
+
+def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    _atomic_write(Path(path), lambda fh: fh.write(data), len(data))
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+    atomic_write_bytes(text.encode(), path)
 
 
+# -- reading -------------------------------------------------------------------------------
 def _reason(err: BaseException) -> str:
     if isinstance(err, IsADirectoryError):
         return "it is a folder, not a file"
@@ -116,6 +237,13 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"[:300] if first else type(err).__name__
 
 
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """An error's message on one line (its lines joined), cut at ``limit`` characters."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict:
     """Load a checkpoint safely (``weights_only=True``) and check its keys.
 
@@ -124,6 +252,8 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
         CheckpointError: the file is unreadable, truncated, not a checkpoint, missing
             one of ``required``, or holds anything but tensors and plain data.
     """
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -142,6 +272,48 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
             f"of revgnn_edu.train, or damaged)"
         )
     return obj
+
+
+def _is_plain_json(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def check_checkpoint(ckpt: dict, path: Path) -> None:
+    """Check what a resumed run takes from ``checkpoint.pt`` besides tensors: the epoch,
+    the best-so-far record and the metrics rows (a :class:`CheckpointError` names the
+    file and the field)."""
+
+    def bad(what: str):
+        raise CheckpointError(f"{path} is damaged: {what}")
+
+    epoch = ckpt["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        bad(f"epoch is {epoch!r}, expected a positive integer")
+    best = ckpt["best"]
+    if not isinstance(best, dict) or set(best) != {"best_epoch", "best_valid", "test_at_best"}:
+        bad(f"best is {best!r}, expected best_epoch, best_valid and test_at_best")
+    best_epoch = best["best_epoch"]
+    if isinstance(best_epoch, bool) or not isinstance(best_epoch, int):
+        bad(f"best_epoch is {best_epoch!r}, expected an integer")
+    if not 0 <= best_epoch <= epoch:
+        bad(f"best_epoch is {best_epoch}, expected 0..{epoch}")
+    for key in ("best_valid", "test_at_best"):
+        if isinstance(best[key], bool) or not isinstance(best[key], (int, float)):
+            bad(f"{key} is {best[key]!r}, expected a number")
+    token = ckpt["best_file"]
+    if not (token is None or isinstance(token, str)) or (token is None) != (best_epoch == 0):
+        bad(f"best_file is {token!r} for best_epoch {best_epoch}")
+    rows = ckpt["metrics"]
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        bad(f"metrics is a {type(rows).__name__}, expected a list of dicts (one per epoch)")
+    if len(rows) != epoch or [r.get("epoch") for r in rows] != list(range(1, epoch + 1)):
+        bad(f"the metrics rows are not epochs 1..{epoch}")
+    if not _is_plain_json(rows):
+        bad("the metrics rows hold values other than numbers, strings and lists")
 
 
 def read_metrics(out: str | os.PathLike) -> list[dict]:
@@ -169,99 +341,4 @@ def read_metrics(out: str | os.PathLike) -> list[dict]:
 
 def write_metrics(out: Path, rows: list[dict]) -> None:
     """Rewrite ``<out>/metrics.jsonl`` atomically from ``rows``."""
-    atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), out / METRICS)
-
-
-def prepare_out(out: Path) -> None:
-    """Create ``out`` and check that files can be written there, before any training.
-
-    Raises:
-        OutputDirError: with one line saying what is wrong.
-    """
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in [out, *out.parents] if p.exists() and not p.is_dir()), out)
-        raise OutputDirError(f"--out {out}: {blocker} is a file, not a folder") from None
-    except OSError as err:
-        raise OutputDirError(f"--out {out}: cannot create it ({err.strerror})") from None
-    probe = out / f".write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise OutputDirError(f"--out {out}: cannot write files there ({err.strerror})") from None
-
-
-def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete ``.NAME.tmp-PID`` files that an interrupted save left in ``out``.
-
-    Call it only while holding the folder's :class:`RunLock`: then no other process
-    can be writing them.
-    """
-    stale = [p for p in out.glob(".*.tmp-*") if p.is_file()]
-    for path in stale:
-        path.unlink()
-    return stale
-
-
-class RunLock:
-    """An exclusive lock on a run folder: ``<out>/.lock``, ``flock``-ed, holding our pid.
-
-    The operating system drops a ``flock`` when its process dies, so a run killed with
-    ``kill -9`` never blocks the next one; the pid it left in the file shows that it
-    did not exit cleanly (reported by :meth:`acquire`).
-    """
-
-    def __init__(self, out: Path):
-        self.path = Path(out) / LOCK
-        self._fd = None
-
-    def acquire(self) -> int | None:
-        """Take the lock; return the pid of a run that crashed holding it, if any.
-
-        Raises:
-            RunLockedError: another live process holds it (its pid is in the message).
-        """
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                os.close(fd)
-                raise RunLockedError(
-                    f"{self.path.parent} is in use by another training run (pid {holder}); "
-                    f"wait for it to finish, stop it, or choose another --out"
-                ) from None
-        previous = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-        stale = int(previous) if previous.isdigit() else None
-        return stale if stale != os.getpid() else None
-
-    def release(self) -> None:
-        """Empty the file (a clean exit) and drop the lock."""
-        if self._fd is None:
-            return
-        try:
-            os.ftruncate(self._fd, 0)
-        finally:
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> RunLock:
-        stale = self.acquire()
-        if stale is not None:
-            print(
-                f"note: the previous run in {self.path.parent} (pid {stale}) stopped "
-                f"without releasing its lock (killed or crashed); taking it over",
-                file=sys.stderr,
-            )
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+    atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), Path(out) / METRICS)

@@ -1,26 +1,30 @@
 """The run's configuration: one dataclass, which is also the command line.
 
 Every field of :class:`TrainConfig` is a flag (``num_layers`` -> ``--num-layers``) with
-its default and help text taken from the field, so nothing is written twice. Each field
-also says what ``--resume`` may do with it:
+its default, help text and check taken from the field, so nothing is written twice; a
+config read back from a checkpoint passes the same checks. Each field also says what
+``--resume`` may do with it:
 
 * ``"fixed"``: the architecture, the data and the training trajectory (``preset``,
   ``num_layers``, ``hidden_channels``, ``fold_edge_encoder``, ``overrides``,
   ``node_aggr``, ``num_parts``, ``seed``). A resumed run must match the checkpoint;
   :func:`resume_config` lists every difference.
 * ``"changeable"``: ``epochs``, ``lr``, ``clip``, ``amp``, the evaluation options,
-  ``device``, ``data_root`` and ``out``. A resumed run takes the new value, and the
-  change is recorded in ``metrics.jsonl``.
+  ``device``, ``dist_timeout``, ``data_root`` and ``out``. A resumed run takes the new
+  value, and the change is recorded in ``metrics.jsonl``.
+
+This module imports neither torch nor the models, so that the command line can refuse
+a locked folder or a bad flag at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import partial
 
-from ..models.presets import PRESETS
+from .. import checks
 
 __all__ = [
     "TrainConfig",
@@ -30,11 +34,38 @@ __all__ = [
     "build_parser",
     "FIXED_ON_RESUME",
     "CHANGEABLE_ON_RESUME",
+    "NODE_AGGRS",
+    "MAX_LAYERS",
+    "MAX_CHANNELS",
+    "MAX_VIEWS",
+    "MAX_TIMEOUT",
 ]
 
+NODE_AGGRS = ("add", "mean", "max")
+#: Bounds on a model's size: far above the paper's (1001 layers, 224 channels), and low
+#: enough that a typo or a crafted checkpoint cannot make the model's constructor loop or
+#: allocate without end before any check runs.
+MAX_LAYERS, MAX_CHANNELS = 100_000, 65_536
+#: Bounds that keep a run finite: views averaged per evaluation (the paper: 10), and
+#: the seconds a process waits for the others (one week).
+MAX_VIEWS, MAX_TIMEOUT = 1000, 7 * 24 * 3600
+#: Largest ``seed``: every generator derived from it (``seed * 100_003 + epoch`` for the
+#: evaluation views) stays a 64-bit integer.
+MAX_SEED = 2**32 - 1
 
-def _f(default, help: str, resume: str, check: str | None = None, cli: bool = True, **kw):
-    """A field with its help text, its resume rule and its check."""
+
+def _preset(name: str, value) -> str:
+    from ..models.presets import PRESETS  # the models load only when a preset is checked
+
+    return checks.one_of(name, value, PRESETS)
+
+
+def _optional(check):
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _f(default, help: str, resume: str, check=None, cli: bool = True, **kw):
+    """A field with its help text, its resume rule and its check ``check(name, value)``."""
     meta = {"help": help, "resume": resume, "check": check, "cli": cli}
     if "default_factory" in kw:
         return field(default_factory=kw["default_factory"], metadata=meta)
@@ -49,53 +80,101 @@ class TrainConfig:
     ``python -m revgnn_edu.train --help`` for the help texts and defaults.
     """
 
-    preset: str = _f(
-        "revgnn-deep", f"model preset, one of: {', '.join(PRESETS)}", "fixed", check="preset"
+    preset: str = _f("revgnn-deep", "model preset, one of: {presets}", "fixed", _preset)
+    num_layers: int | None = _f(
+        None,
+        f"override the preset's depth (1..{MAX_LAYERS})",
+        "fixed",
+        _optional(partial(checks.int_in_range, low=1, high=MAX_LAYERS)),
     )
-    num_layers: int | None = _f(None, "override the preset's depth", "fixed", "positive")
-    hidden_channels: int | None = _f(None, "override the preset's width", "fixed", "positive")
+    hidden_channels: int | None = _f(
+        None,
+        f"override the preset's width (1..{MAX_CHANNELS})",
+        "fixed",
+        _optional(partial(checks.int_in_range, low=1, high=MAX_CHANNELS)),
+    )
     fold_edge_encoder: bool = _f(
         False,
         "RevGNN presets: fold the shared edge encoder into each block's edge "
         "projection (same function and parameters; less memory and time)",
         "fixed",
+        checks.boolean,
     )
     node_aggr: str = _f(
-        "add", "how edge features become node inputs: add, mean or max", "fixed", check="node_aggr"
+        "add",
+        "how edge features become node inputs: add, mean or max",
+        "fixed",
+        partial(checks.one_of, choices=NODE_AGGRS),
     )
-    num_parts: int = _f(10, "parts per training partition (the paper: 10)", "fixed", "positive")
-    seed: int = _f(0, "seeds the model, dropout and the partitions", "fixed")
+    num_parts: int = _f(
+        10, "parts per training partition (the paper: 10)", "fixed", checks.positive_int
+    )
+    seed: int = _f(
+        0,
+        f"seeds the model, dropout and the partitions (0..{MAX_SEED})",
+        "fixed",
+        partial(checks.int_in_range, low=0, high=MAX_SEED),
+    )
     data_root: str | None = _f(
         None,
         "folder holding ogbn_proteins/ (default: $REVGNN_EDU_DATA, else ~/.cache/revgnn_edu)",
         "changeable",
+        _optional(checks.non_empty_str),
     )
     out: str = _f(
-        "runs/ogbn-proteins", "output folder for checkpoints and the metrics log", "changeable"
+        "runs/ogbn-proteins",
+        "output folder for checkpoints and the metrics log",
+        "changeable",
+        checks.non_empty_str,
     )
     epochs: int = _f(
-        2000, "total number of epochs (a resumed run stops here too)", "changeable", "positive"
+        2000,
+        "total number of epochs (a resumed run stops here too)",
+        "changeable",
+        checks.positive_int,
     )
-    device: str = _f("auto", "cpu, cuda, cuda:1 or auto (CUDA when available)", "changeable")
-    amp: bool = _f(False, "bfloat16 autocast for the forward pass", "changeable")
-    lr: float = _f(1e-3, "Adam learning rate, in (0, 1]", "changeable", "lr")
-    clip: float = _f(1.0, "gradient-norm clip", "changeable", "positive_float")
+    device: str = _f(
+        "auto",
+        "cpu, cuda, cuda:1 or auto (CUDA when available)",
+        "changeable",
+        checks.non_empty_str,
+    )
+    amp: bool = _f(False, "bfloat16 autocast for the forward pass", "changeable", checks.boolean)
+    lr: float = _f(
+        1e-3,
+        "Adam learning rate, in (0, 1]",
+        "changeable",
+        partial(checks.positive_number, upper=1),
+    )
+    clip: float = _f(1.0, "gradient-norm clip", "changeable", checks.positive_number)
     eval_views: int = _f(
         1,
-        "evaluation: random partitions averaged (the paper's headline numbers: 10)",
+        f"evaluation: random partitions averaged, 1..{MAX_VIEWS} (the paper's headline "
+        f"numbers: 10)",
         "changeable",
-        "positive",
+        partial(checks.int_in_range, low=1, high=MAX_VIEWS),
     )
     eval_parts: int = _f(
-        5, "evaluation: parts per partition (headline numbers: 3)", "changeable", "positive"
+        5,
+        "evaluation: parts per partition (headline numbers: 3)",
+        "changeable",
+        checks.positive_int,
     )
     eval_every: int = _f(
-        1, "evaluate every this many epochs (and at the last)", "changeable", "positive"
+        1, "evaluate every this many epochs (and at the last)", "changeable", checks.positive_int
+    )
+    dist_timeout: float = _f(
+        600.0,
+        "torchrun: seconds a process waits for the others before naming the one that "
+        "stopped answering; must exceed rank 0's evaluation, which the others wait for",
+        "changeable",
+        partial(checks.positive_number, upper=MAX_TIMEOUT),
     )
     overrides: dict = _f(
         None,
         "other model constructor arguments (Python API only), e.g. {'dropout': 0.0}",
         "fixed",
+        checks.str_keyed_dict,
         cli=False,
         default_factory=dict,
     )
@@ -107,61 +186,30 @@ CHANGEABLE_ON_RESUME = tuple(
 )
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_field(name: str, check: str | None, value) -> None:
-    if check is None or value is None:
-        return
-    if check == "positive":
-        _positive_int(name, value)
-    elif check == "preset" and value not in PRESETS:
-        raise ValueError(f"unknown preset {value!r}; valid presets: {', '.join(PRESETS)}")
-    elif check == "node_aggr" and value not in ("add", "mean", "max"):
-        raise ValueError(f"node_aggr must be 'add', 'mean' or 'max', got {value!r}")
-    elif check in ("lr", "positive_float"):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        if check == "lr" and value > 1:
-            raise ValueError(
-                f"lr must be in (0, 1] (Adam moves every weight by about lr "
-                f"per step), got {value!r}"
-            )
-
-
-def check_config(cfg: TrainConfig) -> None:
-    """Raise :class:`ValueError` naming the first invalid field of ``cfg``."""
+def check_config(cfg: TrainConfig, skip: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ValueError` naming the first invalid field of ``cfg`` (its type or
+    its value), checking the fields not in ``skip``."""
     for f in fields(cfg):
-        _check_field(f.name, f.metadata["check"], getattr(cfg, f.name))
-    if not isinstance(cfg.overrides, dict):
-        raise ValueError(f"overrides must be a dict, got {type(cfg.overrides).__name__}")
+        if f.name not in skip and f.metadata["check"] is not None:
+            f.metadata["check"](f.name, getattr(cfg, f.name))
 
 
-def config_from_dict(stored: dict, source: str = "checkpoint") -> TrainConfig:
-    """A :class:`TrainConfig` from the plain dict stored in a checkpoint."""
+def config_from_dict(stored, source: str = "checkpoint") -> TrainConfig:
+    """A :class:`TrainConfig` from the plain dict stored in a checkpoint, checked with
+    the rules of the command line (a :class:`ValueError` names ``source``)."""
     if not isinstance(stored, dict):
         raise ValueError(
             f"{source}: the stored config is a {type(stored).__name__}, expected a dict"
         )
     names = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(stored) - names)
+    unknown = sorted(map(str, set(stored) - names))
     if unknown:
         raise ValueError(f"{source}: the stored config has unknown fields {unknown}")
-    stored = dict(stored)
-    # checkpoints written before fold_edge_encoder was a field kept it in overrides
-    overrides = dict(stored.get("overrides") or {})
-    if "fold_edge_encoder" in overrides and "fold_edge_encoder" not in stored:
-        stored["fold_edge_encoder"] = bool(overrides.pop("fold_edge_encoder"))
-        stored["overrides"] = overrides
     cfg = TrainConfig(**stored)
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except ValueError as err:
+        raise ValueError(f"{source}: the stored config is invalid: {err}") from None
     return cfg
 
 
@@ -205,7 +253,7 @@ def resume_config(
 
 
 # -- the command line, generated from the fields ----------------------------------------
-def _arg_type(name: str, check: str | None, base):
+def _arg_type(name: str, check, base):
     def convert(text: str):
         try:
             value = base(text)
@@ -214,7 +262,8 @@ def _arg_type(name: str, check: str | None, base):
                 f"expected {'an integer' if base is int else 'a number'}, got {text!r}"
             ) from None
         try:
-            _check_field(name, check, value)
+            if check is not None:
+                check(name, value)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
         return value
@@ -223,13 +272,29 @@ def _arg_type(name: str, check: str | None, base):
     return convert
 
 
+class _Parser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        from ..models.presets import PRESETS  # only --help lists the presets
+
+        for action in self._actions:
+            if action.help and "{presets}" in action.help:
+                action.help = action.help.replace("{presets}", ", ".join(PRESETS))
+        return super().format_help()
+
+
+#: Flags checked by :func:`check_config` after parsing rather than by the parser
+#: (checking a preset imports the models, which a refused run should not wait for).
+CHECKED_AFTER_PARSING = ("preset",)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``python -m revgnn_edu.train``, one flag per field.
 
     Flags not given on the command line are absent from the parsed namespace (so that
-    ``--resume`` keeps the stored value of every field the user did not give).
+    ``--resume`` keeps the stored value of every field the user did not give). The
+    fields of :data:`CHECKED_AFTER_PARSING` are checked by :func:`check_config`.
     """
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m revgnn_edu.train",
         argument_default=argparse.SUPPRESS,
         description="Train a RevGNN-family preset on ogbn-proteins (paper recipe).",
@@ -247,15 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
         args = typing.get_args(base)
         if args:  # X | None
             base = next(a for a in args if a is not type(None))
+        check = None if f.name in CHECKED_AFTER_PARSING else f.metadata["check"]
         if base is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
-        elif base is str and f.metadata["check"] is None:
-            p.add_argument(flag, help=help_text, metavar=f.name.upper())
         else:
             p.add_argument(
                 flag,
-                type=_arg_type(f.name, f.metadata["check"], base),
-                help=help_text,
+                type=_arg_type(f.name, check, base),
+                help=help_text.replace("%", "%%"),
                 metavar=f.name.upper(),
             )
     p.add_argument(

@@ -2,7 +2,7 @@
 
 Starts JupyterLab on 127.0.0.1 (a free port, a random token) on a copy of notebooks/, opens
 every notebook from the file browser and checks that the "Python (revgnn_edu)" kernel
-starts with no kernel-selection dialog, then runs notebook 06's setup cell and its
+starts with no kernel-selection dialog, then runs notebook 07's setup cell and its
 explorer cell, moves a slider with the keyboard and waits until the explorer's output
 changes. Every wait is bounded; a failing test leaves a screenshot in
 tests/browser/results/. JupyterLab and its kernels are stopped at the end, also on failure.
@@ -31,7 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
-EXPLORER_NOTEBOOK = "06_memory_and_parameters_side_by_side.ipynb"
+EXPLORER_NOTEBOOK = "07_memory_and_parameters_side_by_side.ipynb"
 RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -351,7 +351,7 @@ def _output_signature(cell):
                                      .map(e => e.innerHTML).join('\\n')""")
 
 
-def test_notebook_06_explorer_redraws_when_a_slider_moves(page):
+def test_notebook_07_explorer_redraws_when_a_slider_moves(page):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
