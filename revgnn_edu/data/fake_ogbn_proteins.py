@@ -18,7 +18,8 @@ import torch
 from torch import Tensor
 
 from .multihop import multihop_proteins, species_split
-from .ogbn_proteins import _FAKE_MARKER, _RELEASE_FILE, NUM_SPECIES, SPECIES_TAXONOMY_IDS
+from .ogbn_proteins import _FAKE_MARKER, _RELEASE_FILE
+from .ogbn_proteins_facts import SPECIES_TAXONOMY_IDS
 
 __all__ = ["make_fake_ogbn_proteins"]
 
@@ -76,7 +77,7 @@ def make_fake_ogbn_proteins(
     only join proteins of the same species, edge features are sparse scores in
     :math:`[0, 1]`, and the split holds out whole species. The graph and its 112 labels
     come from :func:`~revgnn_edu.data.multihop.multihop_proteins`: proteins form modules
-    on a ring, and a protein's labels depend on hidden properties of modules up to 3 hops
+    on a ring, and a protein's labels depend on hidden properties of modules up to 4 hops
     away, which only message passing over the edges can see. The same arguments write
     byte-identical files, which :func:`~revgnn_edu.data.multihop.multihop_data` returns in
     memory.
@@ -96,10 +97,6 @@ def make_fake_ogbn_proteins(
     Returns:
         ``root`` as a :class:`~pathlib.Path`, to pass to :func:`load_ogbn_proteins`.
     """
-    if num_nodes < 2 * NUM_SPECIES:
-        raise ValueError(f"num_nodes must be at least {2 * NUM_SPECIES}, got {num_nodes}")
-    if num_edges < 1:
-        raise ValueError(f"num_edges must be at least 1, got {num_edges}")
     root = Path(root).expanduser()
     dataset_dir = root / "ogbn_proteins"
     if dataset_dir.exists() and not (dataset_dir / _FAKE_MARKER).exists():

@@ -17,16 +17,22 @@ only through :math:`k` rounds of message passing.
 The labels read those hops. With :math:`d_f(m)` the distance, in hops
 (:math:`\lceil \text{ring steps} / \text{reach} \rceil`), from module :math:`m` to the
 nearest module with property :math:`f` (capped at :math:`K + 1`, :math:`K` = ``hops``),
-task :math:`t` of a node :math:`i` in module :math:`m` and species :math:`s_i` is
+module :math:`m` scores task :math:`t` as
 
 .. math::
-    y_{i,t} = \Big[\tfrac{1}{\sqrt 8} \sum_{f=1}^{8} \beta_{d_f(m)}\, w_{f, d_f(m), t}
-    + 0.3\, v_{s_i, t} + 0.2\, \epsilon_{i,t} > \tau_t\Big],
+    a_{m,t} = \sum_{f=1}^{8} \beta_{d_f(m)}\, w_{f,t},
 
-with random normal :math:`w, v, \epsilon`, weights :math:`\beta_0, \ldots, \beta_K`
-(``hop_weights``; a property farther than :math:`K` hops counts nothing) and the
-threshold :math:`\tau_t` that gives task :math:`t` its own positive rate between 5% and
-50%.
+with random normal :math:`w`, weights :math:`\beta_0, \ldots, \beta_K` (``hop_weights``)
+and :math:`\beta_{K+1} = 0`: a property farther than :math:`K` hops counts nothing. With
+:math:`\hat a_{m,t}` that score standardized over the modules, task :math:`t` of a node
+:math:`i` in module :math:`m` and species :math:`s_i` is
+
+.. math::
+    y_{i,t} = \big[\hat a_{m,t} + 0.3\, v_{s_i, t} + 0.2\, \epsilon_{i,t} > \tau_t\big],
+
+with random normal :math:`v, \epsilon` and the threshold :math:`\tau_t` that gives task
+:math:`t` its own positive rate between 5% and 50%. With the default weights (all 1) a
+task asks which properties occur within :math:`K` hops, wherever they are.
 
 Removing the edges therefore leaves a model only its own module's properties; a model
 whose receptive field is smaller than :math:`K` hops misses the farther ones; and a
@@ -40,19 +46,16 @@ predictions that averaging several partitions improves.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from .ogbn_proteins import (
-    NUM_EDGE_FEATURES,
-    NUM_SPECIES,
-    NUM_TASKS,
-    SPECIES_TAXONOMY_IDS,
-    aggregate_edge_features,
-)
+from .. import checks
+from .ogbn_proteins import aggregate_edge_features
+from .ogbn_proteins_facts import NUM_EDGE_FEATURES, NUM_SPECIES, NUM_TASKS, SPECIES_TAXONOMY_IDS
 
 __all__ = [
     "MultiHopProteins",
@@ -240,14 +243,19 @@ def _sample_edges(
     return torch.stack([keys // num_nodes, keys % num_nodes], dim=1)
 
 
-def _check(name: str, value, low: float, high: float | None = None, integer: bool = False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (isinstance(value, int) or not integer)
-    ok = ok and value >= low and (high is None or value <= high)
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
+def _hop_weights(hop_weights, hops: int) -> tuple[float, ...]:
+    """``hop_weights`` as a tuple of ``hops + 1`` finite floats (all 1 when ``None``)."""
+    if hop_weights is None:
+        return (1.0,) * (hops + 1)
+    try:
+        weights = tuple(float(w) for w in hop_weights)
+    except (TypeError, ValueError):
+        weights = ()
+    if len(weights) != hops + 1 or not all(map(math.isfinite, weights)):
+        raise ValueError(
+            f"hop_weights must be hops + 1 = {hops + 1} finite numbers, got {hop_weights!r}"
+        )
+    return weights
 
 
 def _scores(low: int, high: int, shape, generator: torch.Generator) -> Tensor:
@@ -260,10 +268,10 @@ def multihop_proteins(
     num_edges: int,
     seed: int = 0,
     *,
-    module_size: int = 15,
-    reach: int = 2,
+    module_size: int = 30,
+    reach: int = 1,
     intra: float = 0.2,
-    hops: int = 3,
+    hops: int = 4,
     property_rate: float = 0.1,
     hop_weights: tuple[float, ...] | None = None,
     background: float = 0.05,
@@ -283,13 +291,13 @@ def multihop_proteins(
             random nodes of a species.
         seed (int, optional): random seed. (default: :obj:`0`)
         module_size (int, optional): nodes per module; a species smaller than that is
-            one module. (default: :obj:`15`)
+            one module. (default: :obj:`30`)
         reach (int, optional): an edge joins modules at most this many steps apart on
-            the ring. (default: :obj:`2`)
+            the ring. (default: :obj:`1`)
         intra (float, optional): share of edges drawn inside a module; the others go to
             modules 1 to ``reach`` steps away. (default: :obj:`0.2`)
         hops (int, optional): the labels read properties up to this many hops away,
-            :math:`K`. (default: :obj:`3`)
+            :math:`K`. (default: :obj:`4`)
         property_rate (float, optional): chance that a module has each property.
             (default: :obj:`0.1`)
         hop_weights (tuple of float, optional): :math:`\beta_0, \ldots, \beta_K`.
@@ -300,19 +308,16 @@ def multihop_proteins(
     Returns:
         :class:`MultiHopProteins`
     """
-    _check("num_nodes", num_nodes, 2 * NUM_SPECIES, integer=True)
-    _check("num_edges", num_edges, 1, integer=True)
-    _check("module_size", module_size, 1, integer=True)
-    _check("reach", reach, 1, integer=True)
-    _check("intra", intra, 0.0, 1.0)
-    _check("hops", hops, 0, integer=True)
-    _check("property_rate", property_rate, 0.0, 1.0)
-    _check("background", background, 0.001, 0.5)
-    hop_weights = (1.0,) * (hops + 1) if hop_weights is None else tuple(hop_weights)
-    if len(hop_weights) != hops + 1:
-        raise ValueError(
-            f"hop_weights must have hops + 1 = {hops + 1} entries, got {len(hop_weights)}"
-        )
+    checks.int_at_least("num_nodes", num_nodes, 2 * NUM_SPECIES)
+    checks.int_at_least("num_edges", num_edges, 1)
+    checks.int_at_least("seed", seed, 0)
+    checks.positive_int("module_size", module_size)
+    checks.positive_int("reach", reach)
+    checks.number_in_range("intra", intra, 0, 1)
+    checks.int_at_least("hops", hops, 0)
+    checks.number_in_range("property_rate", property_rate, 0, 1)
+    checks.number_in_range("background", background, 0.001, 0.5)
+    hop_weights = _hop_weights(hop_weights, hops)
     generator = torch.Generator().manual_seed(seed)
 
     # Species: the real taxonomy ids in fixed proportions, shuffled over node ids.
@@ -342,12 +347,13 @@ def multihop_proteins(
     present[none, fill] = True
     edge_attr = torch.where(shows, high, torch.where(present, low, torch.zeros(())))
 
-    # Labels: each property contributes by its hops, up to K; then species and noise.
+    # Labels: each property contributes its task weight times the weight of its hops,
+    # nothing beyond K; standardized over modules, then species and noise.
     dist = nearest_property_hops(properties, ring_position, ring_size, hops, reach)
-    w = torch.randn(NUM_EDGE_FEATURES, hops + 2, NUM_TASKS, generator=generator)
-    beta = torch.tensor(hop_weights + (0.0,)).view(1, -1, 1)  # farther than K: nothing
-    w = w * beta
-    module_score = w[torch.arange(NUM_EDGE_FEATURES), dist].sum(1) / NUM_EDGE_FEATURES**0.5
+    beta = torch.tensor(hop_weights + (0.0,))[dist]  # (M, 8): beta of each property's hops
+    w = torch.randn(NUM_EDGE_FEATURES, NUM_TASKS, generator=generator)
+    module_score = beta @ w
+    module_score = (module_score - module_score.mean(0)) / module_score.std(0).clamp(min=1e-6)
     v = torch.randn(NUM_SPECIES, NUM_TASKS, generator=generator)
     noise = torch.randn(num_nodes, NUM_TASKS, generator=generator)
     score = module_score[module] + 0.3 * v[species] + 0.2 * noise
