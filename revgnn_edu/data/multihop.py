@@ -268,7 +268,7 @@ def multihop_proteins(
     num_edges: int,
     seed: int = 0,
     *,
-    module_size: int = 30,
+    module_size: int = 24,
     reach: int = 1,
     intra: float = 0.2,
     hops: int = 4,
@@ -291,7 +291,7 @@ def multihop_proteins(
             random nodes of a species.
         seed (int, optional): random seed. (default: :obj:`0`)
         module_size (int, optional): nodes per module; a species smaller than that is
-            one module. (default: :obj:`30`)
+            one module. (default: :obj:`24`)
         reach (int, optional): an edge joins modules at most this many steps apart on
             the ring. (default: :obj:`1`)
         intra (float, optional): share of edges drawn inside a module; the others go to
