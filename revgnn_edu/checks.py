@@ -7,6 +7,7 @@ mistake is made:
 * :func:`positive_int`: ``num_layers must be a positive integer, got 0``;
 * :func:`int_in_range`: ``num_parts must be an integer in 1..num_nodes=40, got 41``;
 * :func:`probability`: ``dropout must be in [0, 1), got 1.0``;
+* :func:`number_in_range`: ``intra must be a number in [0, 1], got 1.2``;
 * :func:`one_of`: ``mode must be one of 'implicit', 'unrolled', got 'explicit'``;
 * :func:`model_sizes`: the four sizes every model takes, each a positive integer;
 * :func:`group_width`: ``hidden_channels=10 must split into num_groups=3 equal groups``;
@@ -26,6 +27,7 @@ __all__ = [
     "int_at_least",
     "int_in_range",
     "probability",
+    "number_in_range",
     "one_of",
     "model_sizes",
     "group_width",
@@ -74,6 +76,14 @@ def probability(name: str, value) -> float:
     """Return ``value`` as a float if it lies in :math:`[0, 1)`, else a ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+def number_in_range(name: str, value, low: float, high: float) -> float:
+    """Return ``value`` as a float if it is a real number (not a bool) with
+    ``low <= value <= high`` (NaN is not), else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
 

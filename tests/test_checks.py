@@ -11,6 +11,7 @@ from revgnn_edu.checks import (
     group_width,
     int_in_range,
     model_sizes,
+    number_in_range,
     one_of,
     positive_int,
     probability,
@@ -31,6 +32,8 @@ def test_accepted_values_come_back_as_python_numbers():
     assert int_in_range("k", 4, 1, 4) == 4
     assert probability("p", 0) == 0.0 and type(probability("p", np.float32(0.5))) is float
     assert one_of("mode", "a", ("a", "b")) == "a"
+    assert number_in_range("r", np.float32(1), 0, 1) == 1.0
+    assert type(number_in_range("r", 0, 0, 1)) is float
     assert model_sizes(1, 2, 3, 4) == (1, 2, 3, 4)
     assert group_width(12, 3) == 4
 
@@ -46,6 +49,10 @@ def test_accepted_values_come_back_as_python_numbers():
         (lambda: probability("p", 1.0), r"p must be in \[0, 1\), got 1.0"),
         (lambda: probability("p", -0.1), r"p must be in \[0, 1\), got -0.1"),
         (lambda: one_of("mode", "c", ("a", "b")), r"mode must be one of 'a', 'b', got 'c'"),
+        (lambda: number_in_range("r", 1.2, 0, 1), r"r must be a number in \[0, 1\], got 1.2"),
+        (lambda: number_in_range("r", float("nan"), 0, 1), r"r must be a number in \[0, 1\]"),
+        (lambda: number_in_range("r", True, 0, 1), r"r must be a number in \[0, 1\], got True"),
+        (lambda: number_in_range("r", "0.5", 0, 1), r"got '0.5'"),
         (
             lambda: one_of("mode", "c", ["a"], " (any case)"),
             r"mode must be one of 'a' \(any case\), got 'c'",

@@ -179,17 +179,16 @@ def test_fake_edges_join_proteins_of_one_species(loaded):
     assert bool((data.edge_attr > 0).any(1).all())
 
 
-def test_fake_labels_are_learnable_from_the_graph(loaded):
-    # Least squares on [x, mean of neighbours' x] fitted on train species ranks test nodes
-    # far better than chance (about 0.9 here); random scores stay near 0.5.
+def test_fake_labels_hold_each_tasks_positive_rate(loaded):
+    # Each of the 112 tasks is positive for its own share of the proteins, 5% to 50%
+    # (how the labels need several hops of the graph is tested in test_multihop.py, on
+    # graphs with enough modules per species; at 300 nodes a species is one module).
+    # Random scores rank the test nodes at chance.
     data, split = loaded
-    row, col = data.edge_index
-    deg = torch.bincount(row, minlength=NUM_NODES).clamp(min=1)[:, None]
-    x_neigh = torch.zeros(NUM_NODES, 8).index_add_(0, row, data.x[col]) / deg
-    feats = torch.cat([data.x, x_neigh], dim=1)
-    feats = torch.cat([(feats - feats.mean(0)) / feats.std(0), torch.ones(NUM_NODES, 1)], dim=1)
-    w = torch.linalg.lstsq(feats[split["train"]], data.y[split["train"]]).solution
-    assert mean_rocauc(feats @ w, data.y, split["test"]) > 0.8
+    rate = data.y.mean(0)
+    assert data.y.shape == (NUM_NODES, NUM_TASKS)
+    assert float(rate.min()) >= 0.04 and float(rate.max()) <= 0.51
+    assert float(rate.std()) > 0.05  # the rates differ between tasks
     noise = torch.rand(NUM_NODES, NUM_TASKS, generator=torch.Generator().manual_seed(0))
     assert abs(mean_rocauc(noise, data.y, split["test"]) - 0.5) < 0.05
 
@@ -219,7 +218,7 @@ def test_fake_rewrite_replaces_processed_data(tmp_path):
 
 
 def test_fake_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="num_nodes must be at least 16, got 10"):
+    with pytest.raises(ValueError, match="num_nodes must be an integer >= 16, got 10"):
         make_fake_ogbn_proteins(tmp_path, 10, 5)
     with pytest.raises(ValueError, match="num_edges=5000 exceeds"):
         make_fake_ogbn_proteins(tmp_path, 40, 5000)
