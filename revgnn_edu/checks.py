@@ -13,7 +13,10 @@ mistake is made:
 * :func:`group_width`: ``hidden_channels=10 must split into num_groups=3 equal groups``;
 * :func:`check_features`: ``x must have shape (N, 16), got (3, 8)``;
 * :func:`edge_rows` and :func:`check_edge_attr`: ``edge_attr has 5 rows but edge_index
-  has 6 edges`` and edge features given to, or missing from, a module.
+  has 6 edges`` and edge features given to, or missing from, a module;
+* :func:`is_callable`, :func:`float_tensor`, :func:`check_shape`, :func:`on_cpu` and
+  :func:`ids_below`: functions, tensors of the right kind, shape and device, and ids
+  below a count (e.g. ``part holds ids in 0..3, expected ids in 0..2 (num_parts=3)``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "int_in_range",
     "probability",
     "number_in_range",
+    "number_in_range",
     "one_of",
     "model_sizes",
     "group_width",
@@ -39,6 +43,11 @@ __all__ = [
     "boolean",
     "non_empty_str",
     "str_keyed_dict",
+    "is_callable",
+    "float_tensor",
+    "check_shape",
+    "on_cpu",
+    "ids_below",
 ]
 
 
