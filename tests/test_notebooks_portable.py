@@ -211,3 +211,84 @@ def test_the_patterns_catch_what_they_are_for(text, pattern):
 )
 def test_the_patterns_leave_ordinary_outputs_alone(text, pattern):
     assert not pattern.search(text)
+
+
+EXERCISE_ITEM = re.compile(r"(?m)^\s*(\*\*)?\d+\.(\*\*)?\s")
+SOLUTION_FIRST_LINE = "# Solution (click to expand)"
+
+
+def _exercises(path):
+    """``(index, markdown text, next cell)`` for each exercise of the notebook: the numbered
+    markdown cells between its ``## Exercises`` heading and the next ``## `` heading."""
+    cells = json.loads(path.read_text())["cells"]
+    start = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c["cell_type"] == "markdown"
+            and re.search(r"(?m)^## Exercises", "".join(c["source"]))
+        ),
+        None,
+    )
+    if start is None:
+        return None
+    found = []
+    for i in range(start, len(cells)):
+        text = "".join(cells[i]["source"])
+        if cells[i]["cell_type"] != "markdown":
+            continue
+        if i == start:
+            text = text[re.search(r"(?m)^## Exercises", text).end() :]
+        elif re.search(r"(?m)^## ", text):
+            break
+        if EXERCISE_ITEM.search(text):
+            found.append((i, text, cells[i + 1] if i + 1 < len(cells) else None))
+    return found
+
+
+def _solution_problems(cell):
+    """What is wrong with ``cell`` as a collapsed solution that checks itself."""
+    if cell is None or cell["cell_type"] != "code":
+        return ["no code cell follows"]
+    meta, source = cell.get("metadata", {}), "".join(cell["source"])
+    problems = []
+    if not meta.get("jupyter", {}).get("source_hidden"):
+        problems.append("its source is not collapsed (metadata jupyter.source_hidden)")
+    if "solution" not in meta.get("tags", []):
+        problems.append("it is not tagged 'solution'")
+    if not source.startswith(SOLUTION_FIRST_LINE):
+        problems.append(f"its first line is not {SOLUTION_FIRST_LINE!r}")
+    if not re.search(r"\bassert\b|\bcheck_\w+\(", _code_only(source)):
+        problems.append("it neither asserts nor calls a check_ function")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_exercise_has_a_hint_and_a_collapsed_solution_that_checks_it(path):
+    exercises = _exercises(path)
+    assert exercises, f"{path.name}: no numbered exercise after a '## Exercises' heading"
+    found = []
+    for index, text, following in exercises:
+        problems = [] if "Hint" in text else ["no **Hint**"]
+        problems += _solution_problems(following)
+        if problems:
+            found.append(f"cell {index}: {'; '.join(problems)}")
+    assert not found, f"{path.name}: exercises that a learner cannot check: {found}"
+
+
+@pytest.mark.parametrize(
+    "solution, ok",
+    [
+        ("# Solution (click to expand)\nassert x == 1", True),
+        ("# Solution (click to expand)\ncheck_answer(x)", True),
+        ("# Solution (click to expand)\n# assert x == 1\nprint(x)", False),
+        ("x = 1\nassert x == 1", False),
+    ],
+)
+def test_solution_checks_recognise_what_they_are_for(solution, ok):
+    cell = {
+        "cell_type": "code",
+        "source": solution,
+        "metadata": {"jupyter": {"source_hidden": True}, "tags": ["solution"]},
+    }
+    assert (not _solution_problems(cell)) == ok
