@@ -4,8 +4,10 @@ Starts JupyterLab on 127.0.0.1 (a free port, a random token) on a copy of notebo
 every notebook from the file browser and checks that the "Python (revgnn_edu)" kernel
 starts with no kernel-selection dialog, then runs notebook 07's setup cell and its
 explorer cell, moves a slider with the keyboard and waits until the explorer's output
-changes. Every wait is bounded; a failing test leaves a screenshot in
-tests/browser/results/. JupyterLab and its kernels are stopped at the end, also on failure.
+changes; and in notebook 05 expands a collapsed exercise solution, runs it and checks that
+it prints what the stored notebook shows, without an error. Every wait is bounded; a
+failing test leaves a screenshot in tests/browser/results/. JupyterLab and its kernels are
+stopped at the end, also on failure.
 
 Skipped unless REVGNN_EDU_BROWSER_TEST=1 (which `make test-browser` sets); when set, a
 missing Chromium or Playwright is a failure, not a skip.
@@ -32,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 EXPLORER_NOTEBOOK = "07_memory_and_parameters_side_by_side.ipynb"
+SOLUTION_NOTEBOOK = "05_weight_tying.ipynb"
 RESULTS = Path(__file__).resolve().parent / "results"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -392,3 +395,55 @@ def test_notebook_07_explorer_redraws_when_a_slider_moves(page):
             f"the explorer's figure did not change within {REDRAW_S} s after the "
             f"slider moved from {value_before} to {readout.inner_text()}"
         )
+
+
+def _first_solution_cell(path):
+    """Indices (among all cells) of the setup cell and of the first exercise solution, and
+    what that solution printed when the notebook was stored (nbval compares it)."""
+    cells = json.loads(path.read_text())["cells"]
+    code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
+    solutions = [i for i in code if "solution" in cells[i]["metadata"].get("tags", [])]
+    assert solutions, f"{path.name} has no code cell tagged 'solution'"
+    first = cells[solutions[0]]
+    assert first["metadata"].get("jupyter", {}).get("source_hidden") is True, (
+        f"{path.name}: the first solution cell is not collapsed (source_hidden)"
+    )
+    printed = "".join(
+        "".join(out.get("text", "")) for out in first["outputs"] if out.get("name") == "stdout"
+    )
+    assert printed.strip(), f"{path.name}: the first solution cell printed nothing when stored"
+    return code[0], solutions[0], "".join(first["source"]).splitlines()[0], printed
+
+
+def test_notebook_05_collapsed_solution_expands_and_runs(page):
+    from playwright.sync_api import expect
+
+    setup, index, first_line, printed = _first_solution_cell(NOTEBOOK_DIR / SOLUTION_NOTEBOOK)
+    _open(page, SOLUTION_NOTEBOOK)
+    _assert_course_kernel_without_dialog(page, SOLUTION_NOTEBOOK)
+    try:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Edit").click()
+        page.locator(".lm-Menu-itemLabel", has_text="Clear Outputs of All Cells").click()
+        _run_cell(page, setup)
+
+        cell = _current_panel(page).locator(".jp-Notebook .jp-Cell").nth(index)
+        cell.scroll_into_view_if_needed()
+        # collapsed: a placeholder with the first line of the source, no editor
+        placeholder = cell.locator(".jp-InputPlaceholder")
+        expect(placeholder).to_be_visible()
+        expect(placeholder).to_contain_text(first_line)
+        expect(cell.locator(".jp-InputArea-editor")).to_have_count(0)
+
+        placeholder.click()  # "Click to expand"
+        editor = cell.locator(".jp-InputArea-editor")
+        expect(editor).to_be_visible()
+        expect(editor).to_contain_text("assert")  # the solution's check is there to read
+        expect(cell.locator(".jp-InputPlaceholder")).to_have_count(0)
+
+        _run_cell(page, index)  # fails on a traceback in the output
+        output = cell.locator(".jp-OutputArea-output").first
+        for line in printed.strip().splitlines():  # what nbval compares, line by line
+            expect(output).to_contain_text(line.strip(), timeout=CELL_RUN_S * 1000)
+    finally:
+        if _tab(page, SOLUTION_NOTEBOOK).count() and not page.locator(".jp-Dialog").count():
+            _close_current(page)
