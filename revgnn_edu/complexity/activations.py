@@ -42,8 +42,8 @@ parameters                          derived: the weights of each layer added up;
                                     per node and 16-64 channels (the :math:`ED`
                                     coefficient is the change in bytes over the change
                                     in :math:`E`; notebook 07 refits it)
-:math:`W_{rev} = 4.75ND + 4.5ED`    fitted on the same kind of graphs with 2-8 groups at
-:math:`+ 11.25Ng + 3.25Eg`          depth 4 (without edge features
+:math:`W_{rev} = 5.75ND + 2.25ED`   fitted on the same kind of graphs with 2-8 groups at
+:math:`+ 8.5Ng + 5.5Eg`             depth 4 (without edge features
 :math:`+ F_{out}N`                  :math:`6.25ND + 8.5Ng + 6.25Eg + F_{out}N`); the
                                     reversible peak is where the recomputed block and
                                     the gradient streams coincide in backward, which a
@@ -91,7 +91,7 @@ _KEEP = (9, 2, 4)
 _WORK = {
     ("res", True): (10, 6.25, 0, 0, 2),
     ("res", False): (10, 6.25, 0, 0, 2),
-    ("rev", True): (4.75, 4.5, 11.25, 3.25, 0),
+    ("rev", True): (5.75, 2.25, 8.5, 5.5, 0),
     ("rev", False): (6.25, 0, 8.5, 6.25, 0),
     ("deq", True): (44, 13.25, 0, 0, 16),
     ("deq", False): (42, 10.25, 0, 0, 16),
@@ -141,7 +141,7 @@ def predict_activation_bytes(
         \text{DEQ-GNN}: W_{deq} + s_{solver}\,ND,
 
     where :math:`W_{res} = 10ND + 6.25ED + (2 + F_{out})N` is the last layer plus the
-    head, :math:`W_{rev} = 4.75ND + 4.5ED + 11.25Ng + 3.25Eg + F_{out}N` (with edge
+    head, :math:`W_{rev} = 5.75ND + 2.25ED + 8.5Ng + 5.5Eg + F_{out}N` (with edge
     features) holds a few :math:`N \times D` streams and one group's block recomputed in
     backward, :math:`W_{deq} = 44ND + 13.25ED + (16 + F_{out})N` holds two graphs of
     :math:`f`,
