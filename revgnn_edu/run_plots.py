@@ -135,18 +135,19 @@ def plot_memory_breakdown(plans: Sequence, ax=None):
         ax (matplotlib.axes.Axes, optional): where to draw. (default: :obj:`None`, a new
             figure)
     """
-    ax = _axes(ax)
+    ax = _axes(ax, figsize=(8, 4))
     names = [p.preset for p in plans]
     bottom = [0.0] * len(plans)
     for label, keys in MEMORY_PARTS:
         gib = [sum(p.memory[k] for k in keys) / 2**30 for p in plans]
-        ax.bar(names, gib, bottom=bottom, label=label)
+        ax.bar(names, gib, width=0.5, bottom=bottom, label=label)
         bottom = [b + g for b, g in zip(bottom, gib)]
     paper = [(i, PAPER_GPU_GIB[n]) for i, n in enumerate(names) if n in PAPER_GPU_GIB]
     if paper:
-        ax.plot(*zip(*paper), "k_", markersize=40, mew=2, label="paper, one V100")
+        ax.plot(*zip(*paper), "k_", markersize=30, mew=2, label="paper, one V100")
     ax.set_xlabel("preset")
     ax.set_ylabel("predicted training memory (GiB)")
     ax.set_title("Predicted memory of one training step, by what holds it")
-    ax.legend(fontsize="small")
+    ax.set_ylim(0, 1.1 * max(bottom + [g for _, g in paper]))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     return ax
