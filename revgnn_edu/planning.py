@@ -187,8 +187,9 @@ def plan(
         "activations measured at depths "
         + " and ".join(str(d) for d in row.get("memory_depths", []))
         + (", extrapolated linearly" if row.get("activation_extrapolated") else ", flat in depth"),
-        f"measured on {cfg.get('device', device)} with {cfg.get('threads', '?')} threads "
-        f"({'scaled-down graph: not a plan' if cfg.get('scale', 1) != 1 else 'full part size'})",
+        f"measured on the benchmark's machine ({cfg.get('device', device)}, "
+        f"{cfg.get('threads', '?')} threads, "
+        f"{'scaled-down graph: not a plan' if cfg.get('scale', 1) != 1 else 'full part size'})",
     ]
     if step_s is not None:
         rests_on.append(

@@ -1,18 +1,38 @@
 """Pictures of a training run read from its folder: progress against the paper's
-milestones, and an interrupted-and-resumed run against an uninterrupted one."""
+milestones, an interrupted-and-resumed run against an uninterrupted one, and a planned
+run's memory by what holds it."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Sequence
 
-__all__ = ["PAPER_TEST_ROCAUC", "plot_progress", "plot_resumed_against_uninterrupted"]
+__all__ = [
+    "MEMORY_PARTS",
+    "PAPER_GPU_GIB",
+    "PAPER_TEST_ROCAUC",
+    "plot_memory_breakdown",
+    "plot_progress",
+    "plot_resumed_against_uninterrupted",
+]
 
 #: The paper's test ROC-AUC (%) on ogbn-proteins: 1 view x 5 parts and 10 views x 3 parts.
 PAPER_TEST_ROCAUC = {
     "revgnn-deep": {"1 view x 5 parts": 87.06, "10 views x 3 parts": 87.74},
     "revgnn-wide": {"1 view x 5 parts": 87.62, "10 views x 3 parts": 88.24},
 }
+
+#: The paper's GPU memory (GiB) of a full ogbn-proteins training run on one V100.
+PAPER_GPU_GIB = {"revgnn-deep": 2.86, "revgnn-wide": 7.91}
+
+#: The stacked segments of :func:`plot_memory_breakdown`: label and the
+#: :func:`revgnn_edu.planning.memory_breakdown` keys each one sums.
+MEMORY_PARTS = (
+    ("parameters + gradients", ("parameters", "gradients")),
+    ("Adam's two moments", ("optimizer",)),
+    ("data (one part)", ("data",)),
+    ("working set (activations or Adam's step)", ("working_set",)),
+)
 
 
 def _axes(ax, ncols=1, figsize=(6.5, 4)):
@@ -102,3 +122,32 @@ def plot_resumed_against_uninterrupted(
     axes[0].set_title("the same loss, epoch by epoch")
     axes[1].set_title("the same validation score")
     return axes
+
+
+def plot_memory_breakdown(plans: Sequence, ax=None):
+    """One stacked bar per plan: its predicted training memory (GiB, 2**30 bytes) split
+    into :data:`MEMORY_PARTS`, with the paper's GPU memory (:data:`PAPER_GPU_GIB`) as a
+    marker where the paper reports the preset.
+
+    Args:
+        plans (Sequence[Plan]): :class:`revgnn_edu.planning.Plan` objects (anything with
+            ``preset`` and a ``memory`` dict of bytes).
+        ax (matplotlib.axes.Axes, optional): where to draw. (default: :obj:`None`, a new
+            figure)
+    """
+    ax = _axes(ax, figsize=(8, 4))
+    names = [p.preset for p in plans]
+    bottom = [0.0] * len(plans)
+    for label, keys in MEMORY_PARTS:
+        gib = [sum(p.memory[k] for k in keys) / 2**30 for p in plans]
+        ax.bar(names, gib, width=0.5, bottom=bottom, label=label)
+        bottom = [b + g for b, g in zip(bottom, gib)]
+    paper = [(i, PAPER_GPU_GIB[n]) for i, n in enumerate(names) if n in PAPER_GPU_GIB]
+    if paper:
+        ax.plot(*zip(*paper), "k_", markersize=30, mew=2, label="paper, one V100")
+    ax.set_xlabel("preset")
+    ax.set_ylabel("predicted training memory (GiB)")
+    ax.set_title("Predicted memory of one training step, by what holds it")
+    ax.set_ylim(0, 1.1 * max(bottom + [g for _, g in paper]))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    return ax

@@ -9,8 +9,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
+from revgnn_edu.planning import Plan, memory_breakdown  # noqa: E402
 from revgnn_edu.run_plots import (  # noqa: E402
+    MEMORY_PARTS,
+    PAPER_GPU_GIB,
     PAPER_TEST_ROCAUC,
+    plot_memory_breakdown,
     plot_progress,
     plot_resumed_against_uninterrupted,
 )
@@ -68,3 +72,25 @@ def test_plot_resumed_against_uninterrupted_draws_both_runs_and_the_stop():
         assert lines["stopped, then resumed"].get_xdata()[0] == 3.5
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel()
     assert list(lines["uninterrupted"].get_ydata()) == pytest.approx([52.0, 54.0, 56.0])
+
+
+def test_plot_memory_breakdown_stacks_the_parts_in_gib_with_the_paper_marked():
+    assert PAPER_GPU_GIB == {"revgnn-deep": 2.86, "revgnn-wide": 7.91}
+    gib = 2**30
+    deep = Plan(
+        "revgnn-deep", "cpu", 2000, memory_breakdown(gib, gib / 2, gib / 4, gib / 8), 1.0, 2.0
+    )
+    wide = Plan("revgnn-wide", "cpu", 2000, memory_breakdown(2 * gib, gib, gib / 8, gib), 1.0, 2.0)
+    ax = plot_memory_breakdown([deep, wide])
+    bars = ax.patches
+    assert len(bars) == 2 * len(MEMORY_PARTS)
+    # per part, one bar per preset: parameters + gradients, Adam, data, working set
+    heights = [round(b.get_height(), 6) for b in bars]
+    assert heights == [2.0, 4.0, 2.0, 4.0, 0.5, 1.0, 0.25, 1.0]
+    tops = [b.get_y() + b.get_height() for b in bars[-2:]]
+    assert tops == pytest.approx([deep.memory_gib, wide.memory_gib])
+    labels = [c.get_label() for c in ax.containers]
+    assert labels == [label for label, _ in MEMORY_PARTS]
+    paper = [line for line in ax.get_lines() if line.get_label() == "paper, one V100"][0]
+    assert list(paper.get_ydata()) == [2.86, 7.91]
+    assert "GiB" in ax.get_ylabel() and ax.get_xlabel() == "preset"
