@@ -25,8 +25,9 @@ One job per module: :mod:`.config` (the settings and the command line built from
 an epoch's files in order), :mod:`.checkpoint` (the run's files, written atomically, and
 their checks), :mod:`.builders` (the dataset and the model of a run), :mod:`.step` (one
 training step), :mod:`.evaluation`, :mod:`.solver_log` (DEQ solver statistics),
-:mod:`.device`, :mod:`.distributed`, :mod:`.loop` (the epochs), :mod:`.cli` and
-:mod:`.detached` (the command line as a background process, its progress). The
+:mod:`.device`, :mod:`.distributed`, :mod:`.loop` (the epochs), :mod:`.cli`,
+:mod:`.detached` (the command line as a background process) and :mod:`.progress` (its
+progress, read from the run's folder). The
 names below load their module on first use, so that ``python -m revgnn_edu.train``
 starts without importing torch.
 """
@@ -58,10 +59,10 @@ _EXPORTS = {
     "RunLockedError": ".lock",
     "main": ".cli",
     "start_detached": ".detached",
-    "read_progress": ".detached",
+    "read_progress": ".progress",
     "stop_run": ".detached",
     "DetachedRun": ".detached",
-    "RunProgress": ".detached",
+    "RunProgress": ".progress",
     "proteins_node_input": "..data.ogbn_proteins",
 }
 
