@@ -16,7 +16,7 @@ from ..checks import (
 )
 from ..nn.blocks import reset_parameters_of
 
-__all__ = ["GNNBase", "DeepGNN"]
+__all__ = ["GNNBase", "DeepGNN", "ReversibleLayers"]
 
 
 class GNNBase(nn.Module):
@@ -148,3 +148,18 @@ class DeepGNN(GNNBase):
         h = self.body(h, edge_index, edge_attr)  # H^(L)
         h = self.head_dropout(self.head_norm(h).relu())
         return self.head(h)
+
+
+class ReversibleLayers:
+    """Mixin for models whose ``self.layers`` are
+    :class:`~revgnn_edu.nn.GroupReversible` layers: one switch for all of them."""
+
+    @property
+    def memory_efficient(self) -> bool:
+        """Whether the layers free their activations (set it to switch all layers)."""
+        return all(layer.memory_efficient for layer in self.layers)
+
+    @memory_efficient.setter
+    def memory_efficient(self, value: bool) -> None:
+        for layer in self.layers:
+            layer.memory_efficient = bool(value)

@@ -13,7 +13,7 @@ from ..checks import group_width, positive_number, probability
 from ..nn.dropout import uniform_dropout
 from ..nn.initial_residual import GCNIIBlock, gcn_adjacency
 from ..nn.reversible import GroupReversible
-from .base import DeepGNN
+from .base import DeepGNN, ReversibleLayers
 
 __all__ = ["GCNIIEncoder", "RevGCNII"]
 
@@ -46,7 +46,7 @@ class GCNIIEncoder(nn.Module):
         return f"dropout={self.dropout}"
 
 
-class RevGCNII(DeepGNN):
+class RevGCNII(ReversibleLayers, DeepGNN):
     r"""A reversible GCNII: :math:`L` grouped reversible layers
     (:class:`~revgnn_edu.nn.GroupReversible`, as in RevGNN) whose blocks are the layers of
     GCNII (`"Simple and Deep Graph Convolutional Networks"
@@ -145,16 +145,6 @@ class RevGCNII(DeepGNN):
             for i in range(self.num_groups)
         ]
         return GroupReversible(blocks, memory_efficient=memory_efficient)
-
-    @property
-    def memory_efficient(self) -> bool:
-        """Whether the layers free their activations (set it to switch all layers)."""
-        return all(layer.memory_efficient for layer in self.layers)
-
-    @memory_efficient.setter
-    def memory_efficient(self, value: bool) -> None:
-        for layer in self.layers:
-            layer.memory_efficient = bool(value)
 
     def body(self, h: Tensor, edge_index: Tensor, edge_attr: Tensor | None) -> Tensor:
         adj = gcn_adjacency(edge_index, h.size(0), dtype=h.dtype)  # A^, once per pass

@@ -8,12 +8,12 @@ from ..checks import group_width
 from ..nn.blocks import ConvSpec, GNNBlock
 from ..nn.dropout import SharedDropout, dropout_mask
 from ..nn.reversible import GroupReversible
-from .base import DeepGNN
+from .base import DeepGNN, ReversibleLayers
 
 __all__ = ["RevGNN"]
 
 
-class RevGNN(DeepGNN):
+class RevGNN(ReversibleLayers, DeepGNN):
     r"""The reversible GNN of the `"Training Graph Neural Networks with 1000 Layers"
     <https://arxiv.org/abs/2106.07476>`_ paper: :math:`L` grouped reversible layers
 
@@ -86,16 +86,6 @@ class RevGNN(DeepGNN):
     def encode_edges(self, edge_attr: Tensor | None) -> Tensor | None:
         # folded: each block applies its W_p W_e to the raw edge features
         return edge_attr if self.fold_edge_encoder else super().encode_edges(edge_attr)
-
-    @property
-    def memory_efficient(self) -> bool:
-        """Whether the layers free their activations (set it to switch all layers)."""
-        return all(layer.memory_efficient for layer in self.layers)
-
-    @memory_efficient.setter
-    def memory_efficient(self, value: bool) -> None:
-        for layer in self.layers:
-            layer.memory_efficient = bool(value)
 
     def share_dropout_mask(self, h: Tensor) -> None:
         """Draw one mask M ~ Bernoulli(1 - p) / (1 - p), N x D, for the whole forward
