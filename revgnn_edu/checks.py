@@ -31,7 +31,6 @@ __all__ = [
     "int_in_range",
     "probability",
     "number_in_range",
-    "number_in_range",
     "one_of",
     "model_sizes",
     "group_width",
@@ -120,13 +119,14 @@ def model_sizes(
     )
 
 
-def group_width(hidden_channels: int, num_groups) -> int:
+def group_width(hidden_channels: int, num_groups, name: str = "hidden_channels") -> int:
     r"""The width :math:`g = D / C` of one of ``num_groups`` groups, if the width
-    :math:`D` splits into :math:`C \ge 2` equal groups; a ValueError otherwise."""
+    :math:`D` (called ``name`` in the message) splits into :math:`C \ge 2` equal groups;
+    a ValueError otherwise."""
     positive_int("num_groups", num_groups)
     if num_groups < 2 or hidden_channels % num_groups != 0:
         raise ValueError(
-            f"hidden_channels={hidden_channels} must split into num_groups={num_groups} "
+            f"{name}={hidden_channels} must split into num_groups={num_groups} "
             f"equal groups (num_groups >= 2 and {hidden_channels} divisible by {num_groups})"
         )
     return hidden_channels // num_groups
@@ -145,10 +145,9 @@ def _shape(t) -> object:
 
 
 def check_features(x, channels: int, what: str = "x") -> None:
-    """Raise a ValueError unless ``x`` is a 2-D tensor of ``channels`` columns."""
-    torch = _torch()
-    if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.size(1) != channels:
-        raise ValueError(f"{what} must have shape (N, {channels}), got {_shape(x)}")
+    """Raise a ValueError unless ``x`` is a 2-D tensor of ``channels`` columns
+    (:func:`check_shape` with shape ``(N, channels)``)."""
+    check_shape(what, x, ("N", channels))
 
 
 def edge_rows(edge_attr, edge_index, owner: str | None = None) -> None:

@@ -77,7 +77,7 @@ def test_block_bad_arguments(graph):
         GCNIIBlock(4, 1)(x, graph.edge_index, h0)
     with pytest.raises(ValueError, match=r"D >= 12 to hold group 2 of width 4, got \(30, 8\)"):
         GCNIIBlock(4, 1, group=2)(x, adj, h0)
-    with pytest.raises(ValueError, match=r"x must have shape \(num_nodes, 4\), got \(30, 8\)"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 4\), got \(30, 8\)"):
         GCNIIBlock(4, 1)(h0, adj, h0)
 
 

@@ -276,7 +276,8 @@ def test_ordinary_dropout_inside_a_block_is_replayed(coupling_graph):
 # -- errors and construction --------------------------------------------------------
 def test_channels_must_divide_into_groups():
     layer = GroupReversible(lambda i: GNNBlock(3), num_groups=3)
-    with pytest.raises(ValueError, match="10 channels are not divisible by 3"):
+    match = r"x.size\(-1\)=10 must split into num_groups=3 equal groups"
+    with pytest.raises(ValueError, match=match):
         layer(torch.randn(5, 10), torch.randint(0, 5, (2, 8)))
 
 

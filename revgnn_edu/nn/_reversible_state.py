@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import reduce
 from typing import Any
 
@@ -170,6 +170,41 @@ class _ForeignGenerators(TorchFunctionMode):
                     "default generator."
                 )
         return func(*args, **kwargs)
+
+
+# blocks whose recomputation was checked for random generators that are not replayed
+_RNG_CHECKED: weakref.WeakSet = weakref.WeakSet()
+
+
+def _replayed_call(
+    block: nn.Module,
+    what: str,
+    h: Tensor,
+    args: tuple,
+    seed: int,
+    replay: tuple[Sequence[torch.Generator], Sequence[Tensor]] | None = None,
+) -> Tensor:
+    """``block(h, *args)`` with the default generator seeded with ``seed``. When
+    recomputing in backward, ``replay`` holds the block's own generators and their
+    recorded states, which are put back for the call; the first recomputation of each
+    block object also refuses random numbers drawn from any other generator (``what``
+    names the block in the error)."""
+    generators, states = replay if replay is not None else ((), ())
+    check = replay is not None and block not in _RNG_CHECKED  # once per block object
+    guard = (
+        _ForeignGenerators([*generators, _default_generator(h.device)], what)
+        if check
+        else nullcontext()
+    )
+    with (
+        _seeded(h.device, seed),
+        _generator_states(generators, states) if generators else nullcontext(),
+        guard,
+    ):
+        out = block(h, *args)
+    if check:
+        _RNG_CHECKED.add(block)
+    return out
 
 
 def _undeclared_leaf(out: Tensor, declared: set[int]) -> Tensor | None:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from ..checks import int_at_least, positive_int, positive_number, probability
+from ..checks import check_features, int_at_least, positive_int, positive_number, probability
 from .dropout import uniform_dropout
 
 __all__ = ["GCNIIBlock", "gcn_adjacency"]
@@ -146,8 +146,7 @@ class GCNIIBlock(nn.Module):
                 f"(build it once with gcn_adjacency(edge_index, num_nodes)), got {got}"
             )
         g, i = self.channels, self.group
-        if x.dim() != 2 or x.size(1) != g:
-            raise ValueError(f"x must have shape (num_nodes, {g}), got {tuple(x.shape)}")
+        check_features(x, g)
         if h0.dim() != 2 or h0.size(0) != x.size(0) or h0.size(1) < (i + 1) * g:
             raise ValueError(
                 f"h0 must have shape ({x.size(0)}, D) with D >= {(i + 1) * g} to hold group "

@@ -8,56 +8,34 @@ stack of :math:`L` layers, each layer's output is the next layer's input, so onl
 :math:`N \\times D` tensor per stack has to survive the forward pass: activation memory
 is :math:`O(ND)` instead of :math:`O(LND)`.
 
-How the memory is given back, safely. Between two layers the output :math:`Y` of layer
-:math:`l` is kept in a small *slot* (owned by layer :math:`l`'s autograd node). When
-layer :math:`l+1` consumes :math:`Y` it empties that slot, so :math:`Y` is freed as
-soon as the caller drops its own reference (``h = layer(h)`` does). In backward, layer
-:math:`l+1` rebuilds :math:`Y` and puts it back into the slot for layer :math:`l`. No
-storage is ever freed under a tensor someone can still read (PyG's ``GroupAddRev``
-frees it with ``untyped_storage().resize_(0)``, and reading the freed tensor crashes
-the interpreter); a tensor the caller keeps simply stays alive and valid.
-
 Every tensor a block reads must reach the backward pass. The layer's extra arguments
 (``edge_index``, ``edge_attr``, any other tensor: ``layer(x, *args)`` calls
 ``block(x_i, *args)``) are inputs of the autograd function, so each one that requires
 grad receives its gradient, and an in-place change to one of them before backward
 raises autograd's own error. A tensor that requires grad but reaches a block some other
 way (captured in a closure, stored as a plain attribute) would silently get no gradient:
-the backward pass inspects each recomputed block's graph and refuses it.
-
-What the backward pass re-runs, exactly. Each forward pass hands its own autograd node
-the blocks' training flags and :class:`~revgnn_edu.nn.SharedDropout` masks
-(:mod:`revgnn_edu.nn.recompute`) and, in training mode, a seed under which each block
-draws from the default random generator, plus the state of every ``torch.Generator``
-the blocks hold as attributes or receive as arguments, so the recomputation is the same
-function even after other forward passes (gradient accumulation, a second graph, an
-evaluation pass) and without updating module buffers (BatchNorm statistics) a second
-time. The backward pass is first-order: ``create_graph=True`` gives correct first
-derivatives, and differentiating them again raises PyTorch's ``once_differentiable``
-error.
+the backward pass inspects each recomputed block's graph and refuses it. How the memory
+is handed from layer to layer, and what the backward pass replays (dropout masks, random
+generators, training flags), is described in :mod:`revgnn_edu.nn._reversible_function`.
+The backward pass is first-order: ``create_graph=True`` gives correct first derivatives,
+and differentiating them again raises PyTorch's ``once_differentiable`` error.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
+from ..checks import check_shape, group_width
+from ._reversible_function import SLOT, _Pass, _ReversibleFunction
 from ._reversible_state import (
     _add,
-    _autocast_state,
-    _default_generator,
-    _ForeignGenerators,
-    _generator_states,
     _generators_of,
     _parameters_of,
-    _seeded,
+    _replayed_call,
     _Slot,
     _sum,
     _trim,
@@ -65,106 +43,11 @@ from ._reversible_state import (
 )
 from .blocks import check_edge_index, reset_parameters_of
 from .grad_handoff import accumulate, shared_positions
-from .recompute import ForwardState, capture, replay
+from .recompute import capture
 
 __all__ = ["GroupReversible"]
 
 BlockSpec = Sequence[nn.Module] | Callable[[int], nn.Module]
-_SLOT = "_revgnn_slot"  # the attribute on a coupling's output that points to its slot
-
-
-# blocks whose recomputation was checked for random generators that are not replayed
-_RNG_CHECKED: weakref.WeakSet = weakref.WeakSet()
-
-
-@dataclass
-class _Pass:
-    """What the backward pass of one forward pass needs to re-run its blocks."""
-
-    seed: int | None  # the default generator's seed of block i is seed + i
-    state: ForwardState  # training flags and shared dropout masks
-    template: tuple  # the extra arguments, with None in place of each tensor
-    positions: tuple[int, ...]  # where the tensors go in the template
-    generators: list[list[torch.Generator]]  # block i's own generators ...
-    generator_states: list[list[Tensor]]  # ... and their states before block i ran
-    # tensor argument k is argument handoff[k] of the coupling below (whose output is X):
-    # its gradient is handed down to that coupling instead of returned (see backward)
-    handoff: dict[int, int]
-    lower_node: Any  # the autograd node of the coupling below, or None
-
-    def args(self, tensors: Sequence[Tensor]) -> tuple:
-        args = list(self.template)
-        for k, t in zip(self.positions, tensors):
-            args[k] = t
-        return tuple(args)
-
-
-class _ReversibleFunction(torch.autograd.Function):
-    """Runs a :class:`GroupReversible` coupling without recording its activations.
-
-    Inputs: the coupling, the input and output slots, the forward pass's record
-    (:class:`_Pass`), then tensors: :math:`X`, the tensors among the extra arguments,
-    and the blocks' parameters."""
-
-    @staticmethod
-    def forward(ctx, coupling, slot_in, slot_out, run, x, *tensors):
-        num_args = len(run.positions)
-        # Autograd records nothing inside forward: the blocks' activations die here.
-        y = coupling._couple(x, run.args(tensors[:num_args]), run.seed, run)
-        slot_out.keep(y)  # keep Y (and only Y) to rebuild X in backward
-        if slot_in is not None:  # X is the previous coupling's output: stop keeping it
-            slot_in.take_over(x)
-        ctx.coupling, ctx.run, ctx.params = coupling, run, tensors[num_args:]
-        ctx.slot_in, ctx.slot_out = slot_in, slot_out
-        ctx.autocast = _autocast_state(x.device.type)  # recompute f_i in the same precision
-        # The extra arguments are saved (no copy): autograd checks on unpacking that they
-        # were not modified in place, and releases them after a backward pass unless
-        # retain_graph=True (a second backward raises "backward through the graph a
-        # second time").
-        ctx.save_for_backward(*tensors[:num_args])
-        return y
-
-    @staticmethod
-    @once_differentiable  # backward evaluates the blocks with their own small graphs
-    def backward(ctx, grad_y):
-        saved = ctx.saved_tensors
-        needs = ctx.needs_input_grad[5 : 5 + len(saved)]
-        # an argument that needs a gradient becomes a leaf of the recomputed graph
-        tensors = [t.detach().requires_grad_() if n else t for t, n in zip(saved, needs)]
-        positions = [k for k, n in enumerate(needs) if n]
-        leaves = [tensors[k] for k in positions]
-        # gradients of shared arguments (edge features) that the couplings above handed
-        # down: this coupling adds its own to them in place
-        task = torch._C._current_graph_task_id()
-        pending = ctx.slot_out.pending.take(task)
-        y = ctx.slot_out.get()
-        # re-run f_i as in this forward (flags, masks), leaving the buffers untouched
-        with torch.autocast(**ctx.autocast), replay(ctx.run.state, keep_buffers=True):
-            x, grad_x, grad_leaves, grad_params = ctx.coupling._rebuild_and_backprop(
-                y,
-                grad_y,
-                ctx.run.args(tensors),
-                leaves,
-                ctx.run,
-                ctx.params,
-                [pending.get(k, (None, False)) for k in positions],
-            )
-        if ctx.slot_in is not None:  # hand the rebuilt X to the layer that produced it
-            ctx.slot_in.refill(x)
-        if ctx.slot_out.handed_over:  # Y was rebuilt for us by the next layer: free it
-            ctx.slot_out.tensor = None
-        grad_x = grad_x if ctx.needs_input_grad[4] else None
-        grad_args = [None] * len(needs)
-        lower = ctx.run.lower_node
-        hand_down = lower is not None and torch._C._will_engine_execute_node(lower)
-        for k, (g, owned) in zip(positions, grad_leaves):
-            if hand_down and k in ctx.run.handoff and g is not None:
-                # the coupling below reads the same tensor and runs later in this pass:
-                # it adds its gradient to this one, so autograd never holds two
-                ctx.slot_in.pending.hand_down(ctx.run.handoff[k], task, g, owned)
-            else:
-                grad_args[k] = g
-        return (None, None, None, None, grad_x, *grad_args, *grad_params)
 
 
 class GroupReversible(nn.Module):
@@ -219,25 +102,8 @@ class GroupReversible(nn.Module):
     **Mixed precision.** Under ``torch.autocast`` the backward pass recomputes the
     blocks in the forward pass's precision, so each rebuilt input carries that
     precision's rounding and passes it on to the layers below: the gradients lose more
-    precision than ordinary autograd's, the more so the deeper the stack. Measured on a
-    RevGNN (8 -> 64 channels, 2 groups, GENConv blocks; a random graph of 300 nodes and
-    1,500 edges; CPU autocast), relative error of all parameter gradients against
-    float64, median over 5 seeds, reversible / ordinary autograd (median ratio, largest
-    ratio):
-
-    ======  ========================  =======================  =======================
-    layers  float32                   bfloat16                 float16
-    ======  ========================  =======================  =======================
-    4       2.1e-7 / 2.1e-7 (1.0)     6.9e-3 / 6.8e-3 (1.03)   2.0e-3 / 1.7e-3 (1.19)
-    16      1.8e-7 / 1.8e-7 (1.0)     9.2e-3 / 8.3e-3 (1.10)   2.3e-3 / 1.6e-3 (1.31)
-    64      2.1e-5 / 2.5e-7 (1.15)    1.6e-2 / 1.1e-2 (1.25)   5.4e-3 / 3.1e-3 (1.57)
-    256     1.3e-4 / 3.7e-5 (1.81)    3.0e-2 / 1.3e-2 (2.15)   9.0e-3 / 4.0e-3 (2.19)
-    ======  ========================  =======================  =======================
-
-    The largest ratio over the seeds was 2.5 in bfloat16 and 2.7 in float16 (at 256
-    layers); in float32 single seeds reached 100-600 (errors up to 1.5e-4), where a
-    rebuilt input flips a tie of the max aggregation. At 1001 layers bfloat16 rebuilds
-    drift far (see the README's bf16 table).
+    precision than ordinary autograd's, the more so the deeper the stack (measured in
+    the README, "Mixed precision and reversible gradients").
 
     Args:
         blocks (list of torch.nn.Module or callable): the blocks :math:`f_1, \ldots,
@@ -318,7 +184,7 @@ class GroupReversible(nn.Module):
     @torch.compiler.disable  # eager under torch.compile: its random numbers are replayed
     def _memory_saving_forward(self, x: Tensor, args: tuple, params: list) -> Tensor:
         seed = self._draw_seed()
-        slot_in = getattr(x, _SLOT, None)  # was x made by another coupling, unchanged?
+        slot_in = getattr(x, SLOT, None)  # was x made by another coupling, unchanged?
         if slot_in is not None and slot_in.version != x._version:
             slot_in = None
         slot_out = _Slot()
@@ -339,7 +205,7 @@ class GroupReversible(nn.Module):
             lower_node=x.grad_fn if handoff else None,
         )
         y = _ReversibleFunction.apply(self, slot_in, slot_out, run, x, *tensors, *params)
-        setattr(y, _SLOT, slot_out)  # lets the next coupling find and take over Y
+        setattr(y, SLOT, slot_out)  # lets the next coupling find and take over Y
         return y
 
     def inverse(self, y: Tensor, *args: Any) -> Tensor:
@@ -449,21 +315,8 @@ class GroupReversible(nn.Module):
         if seed is None:
             out = block(h, *args)
         else:  # replay the same random numbers whenever f_i runs in this forward pass
-            gens = run.generators[i] if replaying else []
-            check = replaying and block not in _RNG_CHECKED  # once per block object
-            guard = (
-                _ForeignGenerators([*gens, _default_generator(h.device)], f"block {i} ({name})")
-                if check
-                else nullcontext()
-            )
-            with (
-                _seeded(h.device, seed + i),
-                _generator_states(gens, run.generator_states[i]) if gens else nullcontext(),
-                guard,
-            ):
-                out = block(h, *args)
-            if check:
-                _RNG_CHECKED.add(block)
+            replay = (run.generators[i], run.generator_states[i]) if replaying else None
+            out = _replayed_call(block, f"block {i} ({name})", h, args, seed + i, replay)
         if not isinstance(out, Tensor) or out.shape != h.shape:
             shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(
@@ -478,15 +331,8 @@ class GroupReversible(nn.Module):
         return int(torch.randint(0, 2**62, ())) if replay_rng else None
 
     def _check_input(self, x: Tensor, name: str) -> None:
-        if not isinstance(x, Tensor) or x.dim() != 2:
-            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"{name} must have shape (num_nodes, channels), got {shape}")
-        if x.size(-1) % self.num_groups != 0:
-            raise ValueError(
-                f"GroupReversible splits the channels into num_groups="
-                f"{self.num_groups} groups, but {x.size(-1)} channels are "
-                f"not divisible by {self.num_groups}"
-            )
+        check_shape(name, x, ("N", "D"))
+        group_width(x.size(-1), self.num_groups, f"{name}.size(-1)")
 
     @staticmethod
     def _check_args(args: tuple) -> tuple:
