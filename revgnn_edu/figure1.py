@@ -239,31 +239,22 @@ def plot_figure1(rows: Iterable[dict], paper_points: Iterable[dict] | None = Non
     rows, paper = list(rows), list(paper_points or [])
     panels = 2 if paper else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4.4), squeeze=False)
-    ax = axes[0, 0]
-    seen = set()
-    for r in rows:
-        family = family_name(r["family"])
-        label = family if family not in seen else None
-        seen.add(family)
-        ax.errorbar(
-            r["peak_bytes"] / 2**20,
-            r["score"],
-            yerr=r.get("score_std", 0.0),
-            linestyle="none",
-            markersize=8,
-            capsize=3,
-            label=label,
-            **FAMILY_LOOKS[family],
-        )
-        ax.annotate(
-            f"{r['depth']}x{r['width']}",
-            (r["peak_bytes"] / 2**20, r["score"]),
-            textcoords="offset points",
-            xytext=LABEL_OFFSETS[family],
-            fontsize=8,
-        )
+    _draw_points(
+        axes[0, 0],
+        [
+            (
+                r["family"],
+                r["peak_bytes"] / 2**20,
+                r["score"],
+                r.get("score_std", 0.0),
+                f"{r['depth']}x{r['width']}",
+            )
+            for r in rows
+        ],
+        capsize=3,
+    )
     finish_axes(
-        ax,
+        axes[0, 0],
         "peak training memory (MiB, measured)",
         "mean test ROC-AUC",
         "CPU scale (labels: layers x channels)",
@@ -271,29 +262,12 @@ def plot_figure1(rows: Iterable[dict], paper_points: Iterable[dict] | None = Non
         legend=dict(fontsize=8, loc="best"),
     )
     if paper:
-        ax = axes[0, 1]
-        seen = set()
-        for p in paper:
-            family = family_name(p["family"])
-            label = family if family not in seen else None
-            seen.add(family)
-            ax.plot(
-                p["memory_gib"],
-                p["score"],
-                linestyle="none",
-                markersize=8,
-                label=label,
-                **FAMILY_LOOKS[family],
-            )
-            ax.annotate(
-                p["label"],
-                (p["memory_gib"], p["score"]),
-                textcoords="offset points",
-                xytext=LABEL_OFFSETS[family],
-                fontsize=8,
-            )
+        _draw_points(
+            axes[0, 1],
+            [(p["family"], p["memory_gib"], p["score"], None, p["label"]) for p in paper],
+        )
         finish_axes(
-            ax,
+            axes[0, 1],
             "GPU memory (GiB, as quoted)",
             "test ROC-AUC (%)",
             "the paper's points (ogbn-proteins)",
@@ -307,3 +281,25 @@ def plot_figure1(rows: Iterable[dict], paper_points: Iterable[dict] | None = Non
         ax.tick_params(axis="x", which="minor", labelsize=7)
     fig.tight_layout()
     return fig
+
+
+def _draw_points(ax, points, **errorbar) -> None:
+    """One marker per ``(family, x, y, yerr, text)`` point, in the family's look, with
+    its text beside it; each family named once in the legend."""
+    seen = set()
+    for family, x, y, yerr, text in points:
+        family = family_name(family)
+        ax.errorbar(
+            x,
+            y,
+            yerr=yerr,
+            linestyle="none",
+            markersize=8,
+            label=family if family not in seen else None,
+            **errorbar,
+            **FAMILY_LOOKS[family],
+        )
+        seen.add(family)
+        ax.annotate(
+            text, (x, y), textcoords="offset points", xytext=LABEL_OFFSETS[family], fontsize=8
+        )

@@ -71,11 +71,9 @@ class RevGCNII(ReversibleLayers, DeepGNN):
     block and replayed in the backward pass.
 
     Args:
-        in_channels, out_channels, num_layers: see
-            :class:`~revgnn_edu.models.base.GNNBase`; ``num_layers`` is the number of
-            reversible layers :math:`L`.
-        hidden_channels (int): width :math:`D`, divisible by ``num_groups``.
-        num_groups (int, optional): number of groups :math:`C \ge 2`. (default: :obj:`2`)
+        in_channels, hidden_channels, out_channels, num_layers, num_groups: as in
+            :class:`~revgnn_edu.models.RevGNN` (:math:`L` reversible layers of width
+            :math:`D` in :math:`C` groups; default :math:`C = 2`).
         alpha (float, optional): initial residual share :math:`\alpha`. (default: :obj:`0.1`)
         theta (float, optional): identity mapping's :math:`\theta` (GCNII's
             :math:`\lambda`). (default: :obj:`0.5`)
