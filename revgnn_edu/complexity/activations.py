@@ -24,7 +24,8 @@ allocated), as :func:`measure_activation_bytes` measures it. It has two parts:
     and the estimate is then up to 12% low.
 
 **Where each constant comes from** (so that measured / predicted = 1 is a test, not a
-tautology):
+tautology; ``benchmarks/fit_working_sets.py`` refits the working sets :math:`W` on the
+current code and checks them against this table):
 
 =================================== ===================================================
 constant                            source
@@ -44,7 +45,7 @@ parameters                          derived: the weights of each layer added up;
                                     in :math:`E`; notebook 07 refits it)
 :math:`W_{rev} = 5.75ND + 2.25ED`   fitted on the same kind of graphs with 2-8 groups at
 :math:`+ 8.5Ng + 5.5Eg`             depth 4 (without edge features
-:math:`+ F_{out}N`                  :math:`6.25ND + 8.5Ng + 6.25Eg + F_{out}N`); the
+:math:`+ F_{out}N`                  :math:`6.25ND + 7.5Ng + 6.25Eg + F_{out}N`); the
                                     reversible peak is where the recomputed block and
                                     the gradient streams coincide in backward, which a
                                     short formula approximates
@@ -86,13 +87,13 @@ _SOLVERS = ("anderson", "broyden", "fixed_point_iteration")
 # 9 N w + 2 E w + 4 N (see the module docstring)
 _KEEP = (9, 2, 4)
 # working sets, in numbers per (N D, E D, N g, E g, N): fitted with the meter on
-# random graphs (see "Where each constant comes from" in the module docstring);
-# keyed by (kind, with edge features)
+# random graphs by benchmarks/fit_working_sets.py (see "Where each constant comes from"
+# in the module docstring); keyed by (kind, with edge features)
 _WORK = {
     ("res", True): (10, 6.25, 0, 0, 2),
     ("res", False): (10, 6.25, 0, 0, 2),
     ("rev", True): (5.75, 2.25, 8.5, 5.5, 0),
-    ("rev", False): (6.25, 0, 8.5, 6.25, 0),
+    ("rev", False): (6.25, 0, 7.5, 6.25, 0),
     ("deq", True): (44, 13.25, 0, 0, 16),
     ("deq", False): (42, 10.25, 0, 0, 16),
 }
