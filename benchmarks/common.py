@@ -102,6 +102,7 @@ RUNS = (
     Run("proteins_levers", "bench_proteins.py", ("--no-presets",), quick=("--quick",)),
     Run("data", "bench_data.py", quick=("--nodes", "2000", "--edges", "20000")),
     Run("cora", "bench_cora.py", quick=("--quick",)),
+    Run("working_sets", "fit_working_sets.py", quick=("--quick",)),
     Run(
         "reversible",
         "bench_reversible.py",

@@ -370,6 +370,36 @@ def cora_section(c: dict) -> list[str]:
     return lines
 
 
+def working_sets_section(w: dict) -> list[str]:
+    lines = [
+        "#### Working-set constants refitted (`benchmarks/fit_working_sets.py`)",
+        "",
+        "The depth-independent working set of `complexity.predict_activation_bytes`, in "
+        "numbers per term, refitted by least squares on the package's meter over random "
+        "graphs (nodes "
+        + ", ".join(f"{n:,}" for n in w["grid"]["nodes"])
+        + f"; {'/'.join(map(str, w['grid']['degrees']))} edges per node; "
+        f"{'/'.join(map(str, w['grid']['widths']))} channels; RevGNN at depth 4 with "
+        f"{'/'.join(map(str, w['grid']['groups']))} groups), beside the table in use and "
+        "the worst error of the table's prediction on those graphs:",
+        "",
+        "| model | edge features | graphs | fitted | table | worst error (bound) |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {"res": "ResGNN", "rev": "RevGNN", "deq": "DEQ-GNN (1 iteration)"}
+    for f in w["fits"]:
+
+        def terms(row: dict) -> str:
+            return " + ".join(f"{v:g} {k}" for k, v in row.items())
+
+        lines.append(
+            f"| {names[f['kind']]} | {'yes' if f['edge_features'] else 'no'} | {f['graphs']} | "
+            f"{terms(f['fitted'])} | {terms(f['table'])} | "
+            f"{f['worst_table_error']:.1%} ({f['bound']:.1%}) |"
+        )
+    return lines + [""]
+
+
 #: results file -> how its section is drawn, in the README's order; the same files as
 #: ``common.RUNS`` writes (tests/test_benchmarks.py checks it)
 SECTIONS = {
@@ -386,6 +416,7 @@ SECTIONS = {
     ),
     "data_cpu.json": data_section,
     "cora_cpu.json": cora_section,
+    "working_sets_cpu.json": working_sets_section,
     "proteins_cuda.json": lambda r: proteins_section(
         r, "The presets on the GPU (`make gpu-check`)"
     ),

@@ -27,6 +27,7 @@ import bench_proteins  # noqa: E402
 import bench_reversible  # noqa: E402
 import bench_solvers  # noqa: E402
 import common  # noqa: E402
+import fit_working_sets  # noqa: E402
 import gpu_check  # noqa: E402
 import report  # noqa: E402
 
@@ -57,7 +58,15 @@ def test_make_bench_writes_every_file_the_readme_renders(tmp_path):
 
 @pytest.mark.parametrize(
     "script",
-    [bench_cora, bench_data, bench_partition, bench_proteins, bench_reversible, bench_solvers],
+    [
+        bench_cora,
+        bench_data,
+        bench_partition,
+        bench_proteins,
+        bench_reversible,
+        bench_solvers,
+        fit_working_sets,
+    ],
 )
 def test_every_benchmark_takes_out_and_threads_with_one_default(script, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -82,6 +91,19 @@ def test_bench_partition_returns_its_checks_as_exit_code(tmp_path):
     assert code == 0 and result["checks"] and all(result["checks"].values())
     assert result["graph"]["edges"] == 2 * round(NUM_UNDIRECTED_EDGES * 0.0005)
     assert result["config"]["threads"] == 1
+
+
+def test_fit_working_sets_recovers_the_exact_constants(tmp_path):
+    """ResGNN's and DEQ-GNN's working sets are exact on every graph, so even the quick
+    grid refits their table rows; RevGNN's is approximate and only bounded."""
+    out = tmp_path / "working_sets.json"
+    assert fit_working_sets.main(["--quick", "--out", str(out)]) == 0
+    fits = json.loads(out.read_text())["fits"]
+    assert len(fits) == 6
+    for fit in fits:
+        if fit["kind"] != "rev":
+            assert fit["fitted"] == fit["table"] and fit["worst_table_error"] < 1e-3
+        assert fit["worst_table_error"] <= fit["bound"]
 
 
 def test_bench_cora_quick_trains_both_models_and_renders(tmp_path):
