@@ -653,7 +653,11 @@ def main(argv=None) -> int:
         metavar="PRESET",
         help="CUDA only: run real full-depth steps of these presets",
     )
-    parser.add_argument("--no-presets", action="store_true", help="skip section 1-2")
+    parser.add_argument(
+        "--no-presets",
+        action="store_true",
+        help="skip section 1-2 (default --out: benchmarks/results/proteins_levers_<device>.json)",
+    )
     parser.add_argument(
         "--presets",
         nargs="+",
@@ -703,7 +707,8 @@ def main(argv=None) -> int:
     for key in ("scale", "drift_depth", "lever_depth"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    out = prepare(args, "proteins", device)
+    # the levers alone are another results file: never overwrite the presets' one
+    out = prepare(args, "proteins_levers" if args.no_presets else "proteins", device)
     start = time.perf_counter()
     log(
         f"bench_proteins: device {device}, memory backend {backend}, "

@@ -16,6 +16,7 @@ whose results file the README's block renders.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ from pathlib import Path
 import torch
 from torch_geometric.data import Data
 
+from revgnn_edu.checks import positive_int
 from revgnn_edu.data.ogbn_proteins_facts import (
     NUM_EDGE_FEATURES,
     NUM_NODES,
@@ -130,6 +132,14 @@ def default_out(name: str, device: str = "cpu") -> Path:
     return RESULTS / f"{name}_{device}.json"
 
 
+def _thread_count(text: str) -> int:
+    """``--threads``: a positive integer (argparse turns the error into a usage line)."""
+    try:
+        return positive_int("--threads", int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from error
+
+
 def add_common_arguments(parser, name: str) -> None:
     """Add the arguments every benchmark takes: ``--out`` (default:
     ``benchmarks/results/<name>_<device>.json``) and ``--threads`` (default 1)."""
@@ -140,7 +150,7 @@ def add_common_arguments(parser, name: str) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_thread_count,
         default=1,
         help="torch CPU threads (default: 1, steadier timings on a shared machine)",
     )

@@ -76,6 +76,14 @@ def test_every_benchmark_takes_out_and_threads_with_one_default(script, capsys):
     assert "--out OUT" in usage and "--threads THREADS torch CPU threads (default: 1," in usage
 
 
+@pytest.mark.parametrize("threads", ["0", "-1", "two"])
+def test_threads_must_be_a_positive_integer(threads, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        fit_working_sets.main(["--threads", threads])
+    assert exit_.value.code == 2
+    assert f"--threads: must be a positive integer, got '{threads}'" in capsys.readouterr().err
+
+
 def test_peak_rss_sees_a_large_allocation():
     with common.PeakRSS() as mem:
         block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
