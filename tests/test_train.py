@@ -431,3 +431,25 @@ def test_the_trainer_draws_with_matplotlib_only_when_it_plots():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_fold_edge_encoder_flag_reaches_the_reversible_presets(fold):
+    """The presets fold by default; --no-fold-edge-encoder must give the unfolded model
+    (it used to be ignored: the preset's default folded anyway)."""
+    from revgnn_edu.train.builders import build_model
+    from revgnn_edu.train.config import build_parser
+
+    flag = "--fold-edge-encoder" if fold else "--no-fold-edge-encoder"
+    args = build_parser().parse_args(["--preset", "revgnn-deep", flag])
+    assert args.fold_edge_encoder is fold
+    cfg = TrainConfig(preset="revgnn-deep", num_layers=2, hidden_channels=8, fold_edge_encoder=fold)
+    assert build_model(cfg, num_tasks=3, device=torch.device("cpu")).fold_edge_encoder is fold
+    assert TrainConfig().fold_edge_encoder is True
+    # a preset without the option ignores it
+    plain = TrainConfig(
+        preset="resgnn-112-64", num_layers=2, hidden_channels=8, fold_edge_encoder=fold
+    )
+    assert not hasattr(
+        build_model(plain, num_tasks=3, device=torch.device("cpu")), "fold_edge_encoder"
+    )

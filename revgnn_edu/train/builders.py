@@ -41,10 +41,11 @@ def build_model(cfg, num_tasks: int, device: torch.device):
         ValueError: the overrides do not fit the preset's model (naming them).
     """
     from ..models.presets import build_model as build_preset
+    from ..models.presets import implementation
 
     overrides = dict(cfg.overrides)
-    if cfg.fold_edge_encoder:
-        overrides["fold_edge_encoder"] = True
+    if "fold_edge_encoder" in implementation(cfg.preset):  # the reversible families
+        overrides.setdefault("fold_edge_encoder", cfg.fold_edge_encoder)
     try:
         model = build_preset(
             cfg.preset,

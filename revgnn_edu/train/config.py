@@ -94,9 +94,10 @@ class TrainConfig:
         _optional(partial(checks.int_in_range, low=1, high=MAX_CHANNELS)),
     )
     fold_edge_encoder: bool = _f(
-        False,
-        "RevGNN presets: fold the shared edge encoder into each block's edge "
-        "projection (same function and parameters; less memory and time)",
+        True,
+        "RevGNN-family presets: fold the shared edge encoder into each block's edge "
+        "projection (same function and parameters; less memory and time); "
+        "--no-fold-edge-encoder for the unfolded layout; other presets ignore it",
         "fixed",
         checks.boolean,
     )
