@@ -234,46 +234,25 @@ def plot_figure1(rows: Iterable[dict], paper_points: Iterable[dict] | None = Non
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    from .plotting._axes import finish_axes
-
     rows, paper = list(rows), list(paper_points or [])
     panels = 2 if paper else 1
     fig, axes = plt.subplots(1, panels, figsize=(6.2 * panels, 4.4), squeeze=False)
-    _draw_points(
-        axes[0, 0],
-        [
-            (
-                r["family"],
-                r["peak_bytes"] / 2**20,
-                r["score"],
-                r.get("score_std", 0.0),
-                f"{r['depth']}x{r['width']}",
-            )
-            for r in rows
-        ],
-        capsize=3,
-    )
-    finish_axes(
-        axes[0, 0],
-        "peak training memory (MiB, measured)",
-        "mean test ROC-AUC",
-        "CPU scale (labels: layers x channels)",
-        logx=True,
-        legend=dict(fontsize=8, loc="best"),
-    )
+    cpu = [
+        (
+            r["family"],
+            r["peak_bytes"] / 2**20,
+            r["score"],
+            r.get("score_std", 0.0),
+            f"{r['depth']}x{r['width']}",
+        )
+        for r in rows
+    ]
+    labels = ("peak training memory (MiB, measured)", "mean test ROC-AUC")
+    _draw_panel(axes[0, 0], cpu, (*labels, "CPU scale (labels: layers x channels)"), capsize=3)
     if paper:
-        _draw_points(
-            axes[0, 1],
-            [(p["family"], p["memory_gib"], p["score"], None, p["label"]) for p in paper],
-        )
-        finish_axes(
-            axes[0, 1],
-            "GPU memory (GiB, as quoted)",
-            "test ROC-AUC (%)",
-            "the paper's points (ogbn-proteins)",
-            logx=True,
-            legend=dict(fontsize=8, loc="best"),
-        )
+        quoted = [(p["family"], p["memory_gib"], p["score"], None, p["label"]) for p in paper]
+        labels = ("GPU memory (GiB, as quoted)", "test ROC-AUC (%)")
+        _draw_panel(axes[0, 1], quoted, (*labels, "the paper's points (ogbn-proteins)"))
     plain = FuncFormatter(lambda value, _: f"{value:g}")  # 20 rather than 2 x 10^1
     for ax in axes.flat:
         ax.xaxis.set_major_formatter(plain)
@@ -283,9 +262,12 @@ def plot_figure1(rows: Iterable[dict], paper_points: Iterable[dict] | None = Non
     return fig
 
 
-def _draw_points(ax, points, **errorbar) -> None:
+def _draw_panel(ax, points, labels: tuple[str, str, str], **errorbar) -> None:
     """One marker per ``(family, x, y, yerr, text)`` point, in the family's look, with
-    its text beside it; each family named once in the legend."""
+    its text beside it; each family named once in the legend; ``labels`` are the x and
+    y labels and the title (log memory axis)."""
+    from .plotting._axes import finish_axes
+
     seen = set()
     for family, x, y, yerr, text in points:
         family = family_name(family)
@@ -303,3 +285,4 @@ def _draw_points(ax, points, **errorbar) -> None:
         ax.annotate(
             text, (x, y), textcoords="offset points", xytext=LABEL_OFFSETS[family], fontsize=8
         )
+    finish_axes(ax, *labels, logx=True, legend=dict(fontsize=8, loc="best"))
